@@ -1,0 +1,196 @@
+"""DQN (Mnih et al., 2015) with double-Q, dueling, n-step and prioritized replay, on vector envs.
+
+Read top to bottom: config, agent (act / update), then the training loop. Bootstrapping follows
+Gymnasium's split: a terminated transition has no future value; a truncated one bootstraps from
+the true final observation, which the replay buffer stores.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rl_platform.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
+from rl_platform.checkpoint import restore_rng_state, rng_state
+from rl_platform.config import ExperimentConfig, option
+from rl_platform.errors import EnvError
+from rl_platform.nn import build_q_network
+from rl_platform.rollout import VectorStepper
+from rl_platform.run import Run, seed_for
+
+
+@dataclass
+class DQNConfig:
+    """DQN hyperparameters (the `agent:` section)."""
+
+    lr: float = option(1e-3, "Adam learning rate", gt=0)
+    gamma: float = option(0.99, "discount factor", ge=0, le=1)
+    buffer_size: int = option(100_000, "replay capacity in transitions", ge=1)
+    batch_size: int = option(64, "transitions per gradient step", ge=1)
+    learning_starts: int = option(1_000, "environment steps of random play before learning", ge=0)
+    train_freq: int = option(1, "vector-env steps between rounds of gradient steps", ge=1)
+    gradient_steps: int = option(1, "gradient steps per round", ge=1)
+    target_update_interval: int = option(500, "gradient steps between target-network updates", ge=1)
+    tau: float = option(1.0, "target update rate: 1.0 copies (hard), < 1 is Polyak averaging", gt=0, le=1)
+    double: bool = option(True, "double DQN: online net picks the next action, target net rates it")
+    dueling: bool = option(False, "dueling head: Q = V + A - mean(A)")
+    n_step: int = option(1, "n-step returns", ge=1)
+    prioritized: bool = option(False, "proportional prioritized replay")
+    priority_alpha: float = option(0.6, "prioritization exponent", ge=0)
+    priority_beta: float = option(0.4, "initial importance-sampling exponent, annealed to 1", ge=0, le=1)
+    exploration_initial_eps: float = option(1.0, "epsilon at the start", ge=0, le=1)
+    exploration_final_eps: float = option(0.05, "epsilon after the decay", ge=0, le=1)
+    exploration_fraction: float = option(0.1, "fraction of train.total_steps over which epsilon decays",
+                                         gt=0, le=1)
+    loss: str = option("huber", "TD loss", choices=("huber", "mse"))
+    max_grad_norm: float = option(10.0, "gradient-norm clip (0: no clipping)", ge=0)
+
+
+def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
+    return end + (start - end) * max(0.0, 1.0 - t / duration)
+
+
+class DQNAgent:
+    """Online and target Q-networks with an epsilon-greedy policy."""
+
+    def __init__(self, cfg: DQNConfig, observation_space: gym.Space, action_space: gym.Space,
+                 model_cfg, device: torch.device, seed: int) -> None:
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise EnvError(f"dqn needs a Discrete action space; this env has {action_space}.")
+        self.cfg = cfg
+        self.device = device
+        self.num_actions = int(action_space.n)
+        self.q_network = build_q_network(observation_space, action_space, model_cfg, cfg.dueling).to(device)
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr)
+        self.rng = np.random.default_rng(seed)
+        self.epsilon = cfg.exploration_initial_eps
+        self.num_updates = 0
+
+    def q_values(self, obs: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self.q_network(torch.as_tensor(obs, device=self.device))
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
+        if not explore:
+            return greedy
+        random_actions = self.rng.integers(0, self.num_actions, size=greedy.shape[0])
+        return np.where(self.rng.random(greedy.shape[0]) < self.epsilon, random_actions, greedy)
+
+    def td_target(self, batch: Batch) -> torch.Tensor:
+        """returns + discount * Q_target(s', a*), a* from the online net if double DQN."""
+        next_obs = torch.as_tensor(batch.next_obs, device=self.device)
+        with torch.no_grad():
+            next_q_target = self.target_network(next_obs)
+            if self.cfg.double:
+                next_actions = self.q_network(next_obs).argmax(dim=1, keepdim=True)
+            else:
+                next_actions = next_q_target.argmax(dim=1, keepdim=True)
+            next_value = next_q_target.gather(1, next_actions).squeeze(1)
+        returns = torch.as_tensor(batch.returns, device=self.device)
+        discounts = torch.as_tensor(batch.discounts, device=self.device)
+        return returns + discounts * next_value
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step; returns stats (TD errors are kept in `last_td_errors` for priorities)."""
+        q_target = self.td_target(batch)
+        obs = torch.as_tensor(batch.obs, device=self.device)
+        actions = torch.as_tensor(batch.actions, device=self.device).long()
+        q_taken = self.q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        td_errors = q_target - q_taken
+        if self.cfg.loss == "huber":
+            elementwise = nn.functional.huber_loss(q_taken, q_target, reduction="none")
+        else:
+            elementwise = td_errors.pow(2)
+        loss = (torch.as_tensor(batch.weights, device=self.device) * elementwise).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        if self.num_updates % self.cfg.target_update_interval == 0:
+            self.update_target()
+        self.last_td_errors = td_errors.detach().cpu().numpy()
+        return {"td_loss": loss.item(), "q_values": q_taken.mean().item()}
+
+    def update_target(self) -> None:
+        with torch.no_grad():
+            for target, online in zip(self.target_network.parameters(), self.q_network.parameters(),
+                                      strict=True):
+                target.lerp_(online, self.cfg.tau)
+
+    def state_dict(self) -> dict:
+        return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates,
+                "rng": rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q_network.load_state_dict(state["q_network"])
+        self.target_network.load_state_dict(state["target_network"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.num_updates = int(state["num_updates"])
+            restore_rng_state(self.rng, state["rng"])
+
+
+def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.device) -> DQNAgent:
+    torch.manual_seed(cfg.seed)
+    return DQNAgent(cfg.agent, envs.single_observation_space, envs.single_action_space, cfg.model,
+                    device, seed_for(cfg.seed, 2))
+
+
+def train(run: Run) -> dict:
+    cfg, agent_cfg = run.cfg, run.cfg.agent
+    envs = run.make_envs()
+    agent = make_agent(cfg, envs, run.device)
+    space = envs.single_observation_space
+    buffer_cls = PrioritizedReplayBuffer if agent_cfg.prioritized else ReplayBuffer
+    extra = {"alpha": agent_cfg.priority_alpha} if agent_cfg.prioritized else {}
+    buffer = buffer_cls(agent_cfg.buffer_size, envs.num_envs, space.shape, space.dtype,
+                        n_step=agent_cfg.n_step, gamma=agent_cfg.gamma, **extra)
+    global_step = run.start_step
+    if run.resumed is not None:
+        agent.load_state_dict(run.resumed["agent"])
+        buffer_state = run.resumed_buffer()
+        if buffer_state is not None:
+            buffer.load_state_dict(buffer_state)
+    stepper = VectorStepper(envs, seed=run.env_seed)
+    total = cfg.train.total_steps
+    stats: dict[str, float] = {}
+    iteration = 0
+    try:
+        while global_step < total:
+            agent.epsilon = linear_schedule(agent_cfg.exploration_initial_eps, agent_cfg.exploration_final_eps,
+                                            agent_cfg.exploration_fraction * total, global_step)
+            step = stepper.step(agent.act(stepper.obs, explore=True))
+            buffer.add(step.obs, step.actions, step.rewards, step.next_obs, step.terminations,
+                       step.truncations, step.valid)
+            global_step += envs.num_envs
+            iteration += 1
+            if global_step > agent_cfg.learning_starts and iteration % agent_cfg.train_freq == 0:
+                if isinstance(buffer, PrioritizedReplayBuffer):
+                    buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, total, global_step)
+                for _ in range(agent_cfg.gradient_steps):
+                    batch = buffer.sample(agent_cfg.batch_size, agent.rng)
+                    stats = agent.update(batch)
+                    buffer.update_priorities(batch.indices, agent.last_td_errors)
+            run.record(global_step, step.episode_returns, step.episode_lengths,
+                       lambda: {**stats, "charts/epsilon": agent.epsilon})
+            if run.eval_due(global_step):
+                run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
+                if run.reached_stop_return():
+                    break
+            if run.checkpoint_due(global_step):
+                run.save(global_step, {"agent": agent.state_dict()}, buffer.state_dict())
+        metrics = run.finish(global_step, lambda obs: agent.act(obs, explore=False))
+        run.save(global_step, {"agent": agent.state_dict()}, buffer.state_dict())
+        return metrics
+    finally:
+        envs.close()

@@ -1,0 +1,1 @@
+"""Experiment configs shipped with the package (installed as `rl_platform.configs`)."""

@@ -1,0 +1,1 @@
+"""Environments (installed as `rl_platform.envs`)."""

@@ -1,0 +1,320 @@
+"""Experiment configs: YAML + dotted overrides -> typed, validated dataclasses.
+
+Every field is declared with :func:`option`, which carries its documentation and its valid range,
+so one generic parser can reject unknown keys, wrong types and bad values, naming the key path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.resources
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rl_platform.errors import ConfigError, UserError
+
+SECTIONS = ("agent", "env", "model", "train", "log")
+
+
+def option(
+    default: Any,
+    doc: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """A config field: default, one-line documentation and the constraints its value must meet."""
+    metadata = {"doc": doc, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class EnvConfig:
+    """Which environment to build and how to vectorize it."""
+
+    id: str = option("CartPole-v1", "Gymnasium id (e.g. 'CartPole-v1') or 'package.module:factory'")
+    num_envs: int = option(1, "number of parallel environments in the vector env", ge=1)
+    kwargs: dict = option({}, "keyword arguments passed to the env constructor")
+    vectorization: str = option(
+        "auto",
+        "how Gymnasium ids are vectorized: 'auto' uses the env's own vector implementation "
+        "when it has one, else 'sync'",
+        choices=("auto", "sync", "async", "vector_entry_point"),
+    )
+
+
+@dataclass
+class ModelConfig:
+    """Network: model = head(encoder(obs))."""
+
+    encoder: str = option("mlp", "registered encoder name (see `rlp list`)")
+    hidden_sizes: list[int] = option([64, 64], "widths of the encoder's hidden layers")
+    activation: str = option("relu", "activation function", choices=("relu", "tanh", "gelu"))
+
+
+@dataclass
+class TrainConfig:
+    """Length of training, evaluation, checkpoints and compute settings."""
+
+    total_steps: int = option(100_000, "environment steps to train for (all envs together)", ge=1)
+    eval_every: int = option(10_000, "environment steps between greedy evaluations (0: final only)", ge=0)
+    eval_episodes: int = option(20, "episodes per greedy evaluation", ge=1)
+    stop_return: float | None = option(
+        None, "stop once a periodic greedy evaluation reaches this mean return (null: never)"
+    )
+    checkpoint_every: int = option(25_000, "environment steps between checkpoints (0: final only)", ge=0)
+    save_buffer: bool = option(True, "also checkpoint the replay buffer, so a resume loses nothing")
+    device: str = option("cpu", "torch device", choices=("cpu", "cuda", "auto"))
+    torch_threads: int = option(1, "torch intra-op threads (small nets are fastest with 1)", ge=1)
+
+
+@dataclass
+class LogConfig:
+    """Where runs go and how much is printed."""
+
+    dir: str = option("runs", "parent directory of run directories")
+    log_every: int = option(1_000, "environment steps between TensorBoard scalar writes", ge=1)
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment. `agent` holds the agent's own config dataclass, named by `agent_name`."""
+
+    agent_name: str
+    agent: Any
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in the YAML layout (agent name first in its section)."""
+        return {
+            "seed": self.seed,
+            "agent": {"name": self.agent_name, **dataclasses.asdict(self.agent)},
+            "env": dataclasses.asdict(self.env),
+            "model": dataclasses.asdict(self.model),
+            "train": dataclasses.asdict(self.train),
+            "log": dataclasses.asdict(self.log),
+        }
+
+    def flat(self) -> dict[str, Any]:
+        """`{'agent.lr': ..., 'seed': ...}` for hparams and printing."""
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic typed parsing
+
+
+def _did_you_mean(name: str, candidates: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check `value` against annotation `tp` (int, float, bool, str, list[T], dict, X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads "5e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list or tp is list:
+        if isinstance(value, (list, tuple)):
+            (item_tp,) = typing.get_args(tp) or (Any,)
+            return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict or tp is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    elif tp is Any:
+        return value
+    shown = "null" if value is None else repr(value)
+    raise ConfigError(path, f"expected {_type_name(tp)}, got {shown} ({type(value).__name__}).")
+
+
+def _check_range(value: Any, meta: typing.Mapping[str, Any], path: str) -> None:
+    if value is None:
+        return
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        raise ConfigError(path, f"{value!r} is not one of {allowed}.")
+    bounds = (("gt", "greater than", lambda v, b: v > b), ("ge", "at least", lambda v, b: v >= b),
+              ("lt", "less than", lambda v, b: v < b), ("le", "at most", lambda v, b: v <= b))
+    for key, words, ok in bounds:
+        bound = meta.get(key)
+        if bound is not None and not ok(value, bound):
+            raise ConfigError(path, f"must be {words} {bound}, got {value!r}.")
+
+
+def parse_dataclass(cls: type, data: Any, path: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys, wrong types and bad values."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping of keys to values, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            raise ConfigError(key_path, f"unknown key.{_did_you_mean(str(key), fields)} "
+                              f"Valid keys under '{path}': {', '.join(sorted(fields))}.")
+        coerced = _coerce(value, hints[key], key_path)
+        _check_range(coerced, fields[key].metadata, key_path)
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def describe(cls: type) -> list[tuple[str, Any, str]]:
+    """(name, default, doc) for each field of a config dataclass, for `rlp list` and docs."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append((f.name, default, f.metadata.get("doc", "")))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and overrides
+
+
+def bundled_config_path(name: str) -> Path | None:
+    """Path of a config shipped with the package (`dqn_cartpole` or `dqn_cartpole.yaml`)."""
+    filename = name if name.endswith((".yaml", ".yml")) else f"{name}.yaml"
+    candidate = importlib.resources.files("rl_platform.configs").joinpath(Path(filename).name)
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def bundled_config_names() -> list[str]:
+    root = importlib.resources.files("rl_platform.configs")
+    return sorted(p.name for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+DEFAULT_CONFIG = "dqn_cartpole.yaml"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file; a missing file falls back to a bundled config of the same name."""
+    file = Path(path)
+    if not file.is_file():
+        bundled = bundled_config_path(str(path))
+        if bundled is None:
+            raise UserError(f"cannot read config file '{path}': no such file. "
+                            f"Bundled configs: {', '.join(bundled_config_names())}.")
+        file = bundled
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read config file '{path}': {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file '{path}' must hold a mapping (sections agent, env, ...).")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Apply `key.path=value` strings (values parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override '{item}' is not of the form key.path=value "
+                            "(e.g. agent.lr=5e-4 env.num_envs=16 seed=3).")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if isinstance(child, str) and depth == 0 and part == "agent":
+                child = {"name": child}
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                raise ConfigError(".".join(parts[: depth + 1]), "is a value, not a section.")
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], type]) -> ExperimentConfig:
+    """Validate a raw nested dict into an ExperimentConfig.
+
+    `agent_config_cls(name)` returns the agent's config dataclass (raising for unknown names).
+    """
+    unknown = set(data) - set(SECTIONS) - {"seed"}
+    for key in sorted(unknown):
+        raise ConfigError(str(key), f"unknown top-level key.{_did_you_mean(str(key), [*SECTIONS, 'seed'])} "
+                          f"Valid: seed, {', '.join(SECTIONS)}.")
+    agent_data = data.get("agent", "dqn")
+    if isinstance(agent_data, str):
+        agent_data = {"name": agent_data}
+    if not isinstance(agent_data, dict):
+        raise ConfigError("agent", f"expected an agent name or a mapping, got {agent_data!r}.")
+    agent_data = dict(agent_data)
+    name = agent_data.pop("name", "dqn")
+    if not isinstance(name, str):
+        raise ConfigError("agent.name", f"expected str, got {name!r}.")
+    agent_cls = agent_config_cls(name)
+    seed = _coerce(data.get("seed", 0), int, "seed")
+    _check_range(seed, {"ge": 0}, "seed")
+    return ExperimentConfig(
+        agent_name=name,
+        agent=parse_dataclass(agent_cls, agent_data, "agent"),
+        env=parse_dataclass(EnvConfig, data.get("env"), "env"),
+        model=parse_dataclass(ModelConfig, data.get("model"), "model"),
+        train=parse_dataclass(TrainConfig, data.get("train"), "train"),
+        log=parse_dataclass(LogConfig, data.get("log"), "log"),
+        seed=seed,
+    )
+
+
+def dump_yaml(cfg: ExperimentConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,225 @@
+"""A training run: its directory, logger, progress, checkpoints, evaluation and signal handling.
+
+Agents' `train(run)` loops call into this object for everything that is not the algorithm, so
+every agent writes the same run directory and the same TensorBoard tags.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rl_platform.checkpoint import load_checkpoint, save_checkpoint
+from rl_platform.config import ExperimentConfig, dump_yaml
+from rl_platform.env_factory import make_vector_env
+from rl_platform.errors import UserError
+from rl_platform.logger import Progress, RunLogger
+from rl_platform.rollout import VectorStepper
+
+CHECKPOINT_FILE = "latest.pt"
+BUFFER_FILE = "replay.pt"
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a checkpoint was written because SIGINT or SIGTERM arrived."""
+
+    def __init__(self, signum: int, run_dir: Path) -> None:
+        self.signum = signum
+        self.run_dir = run_dir
+        super().__init__(f"{signal.Signals(signum).name}: checkpoint saved in {run_dir}/checkpoints; "
+                         f"continue with `rlp train --resume {run_dir}`")
+
+
+def run_dir_name(cfg: ExperimentConfig) -> str:
+    env = cfg.env.id.replace("/", "-").replace(":", "-")
+    return f"{env}__{cfg.agent_name}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def seed_for(seed: int, *stream: int) -> int:
+    """A 32-bit seed for an independent random stream (`stream` names it, e.g. eval index)."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(1)[0])
+
+
+def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: int) -> np.ndarray:
+    """Returns of `episodes` episodes of `policy`, spread evenly over the envs (no short-episode bias)."""
+    quota = np.full(envs.num_envs, episodes // envs.num_envs)
+    quota[: episodes % envs.num_envs] += 1
+    stepper = VectorStepper(envs, seed=seed)
+    returns: list[float] = []
+    done_count = np.zeros(envs.num_envs, dtype=np.int64)
+    while (done_count < quota).any():
+        with torch.no_grad():
+            actions = policy(stepper.obs)
+        before = stepper.running_returns.copy()
+        step = stepper.step(actions)
+        ended = np.flatnonzero((step.terminations | step.truncations) & step.valid)
+        for i in ended:
+            if done_count[i] < quota[i]:
+                returns.append(float(before[i] + step.rewards[i]))
+            done_count[i] += 1
+    return np.asarray(returns)
+
+
+class Run:
+    """Everything a training loop needs besides its algorithm. Use as a context manager."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, quiet: bool = False,
+                 resume: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.checkpoint_dir = run_dir / "checkpoints"
+        self.resumed: dict[str, Any] | None = None
+        if resume:
+            path = self.checkpoint_dir / CHECKPOINT_FILE
+            if not path.is_file():
+                raise UserError(f"cannot resume: {path} does not exist (no checkpoint was written).")
+            self.resumed = load_checkpoint(path)
+        self.start_step = int(self.resumed["global_step"]) if self.resumed else 0
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dump_yaml(cfg, run_dir / "config.yaml")
+        self.logger = RunLogger(run_dir, self.start_step)
+        if not resume:
+            self.logger.log_config(cfg.flat(), (run_dir / "config.yaml").read_text())
+        self.progress = Progress(cfg.train.total_steps, quiet)
+        self.last_eval: float | None = self.resumed.get("last_eval") if self.resumed else None
+        self.last_eval_std = float("nan")
+        self._last_eval_step = -1
+        self.stop_signal: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
+        self._sps_clock = (time.perf_counter(), self.start_step)
+        self._next_log = self._next_multiple(self.start_step, cfg.log.log_every)
+        self._next_eval = self._next_multiple(self.start_step, cfg.train.eval_every)
+        self._next_checkpoint = self._next_multiple(self.start_step, cfg.train.checkpoint_every)
+        self._eval_envs: gym.vector.VectorEnv | None = None
+        self.num_evals = int(self.resumed.get("num_evals", 0)) if self.resumed else 0
+        torch.set_num_threads(cfg.train.torch_threads)
+
+    @staticmethod
+    def _next_multiple(step: int, every: int) -> float:
+        return float("inf") if every <= 0 else (step // every + 1) * every
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Run:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self.progress.close()
+        self.logger.close()
+        for envs in (self._eval_envs,):
+            if envs is not None:
+                envs.close()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.stop_signal is not None:  # second signal: stop now
+            signal.signal(signum, self._previous_handlers.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+
+    @property
+    def env_seed(self) -> int:
+        """Seed for the training envs; a resumed run starts its envs from a fresh stream."""
+        return seed_for(self.cfg.seed, 0, self.start_step)
+
+    def make_envs(self, num_envs: int | None = None) -> gym.vector.VectorEnv:
+        return make_vector_env(self.cfg.env, num_envs)
+
+    @property
+    def device(self) -> torch.device:
+        wanted = self.cfg.train.device
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        if wanted == "cuda" and not torch.cuda.is_available():
+            raise UserError("train.device is 'cuda' but torch sees no CUDA device.")
+        return torch.device(wanted)
+
+    # -- per-step hooks ----------------------------------------------------------------------
+    def record(self, step: int, episode_returns: np.ndarray, episode_lengths: np.ndarray,
+               losses: Callable[[], Mapping[str, float]]) -> None:
+        """Log episodes and (every `log.log_every` steps) SPS and losses; update the progress line."""
+        if len(episode_returns):
+            self.logger.add_episodes(episode_returns, episode_lengths)
+        if step >= self._next_log:
+            self._next_log = self._next_multiple(step, self.cfg.log.log_every)
+            self.logger.write_scalars(step, self.sps(step), losses())
+        self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval)
+
+    def sps(self, step: int) -> float:
+        start_time, start_step = self._sps_clock
+        return (step - start_step) / max(time.perf_counter() - start_time, 1e-9)
+
+    def eval_due(self, step: int) -> bool:
+        return step >= self._next_eval
+
+    def evaluate(self, policy: Policy, step: int) -> float:
+        """Greedy evaluation over `train.eval_episodes` episodes, logged as eval/mean_return."""
+        self._next_eval = self._next_multiple(step, self.cfg.train.eval_every)
+        returns = self.evaluate_returns(policy)
+        self.last_eval = float(returns.mean())
+        self.last_eval_std = float(returns.std())
+        self._last_eval_step = step
+        self.logger.write_eval(step, self.last_eval)
+        self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval, force=True)
+        return self.last_eval
+
+    def evaluate_returns(self, policy: Policy) -> np.ndarray:
+        episodes = self.cfg.train.eval_episodes
+        if self._eval_envs is None:
+            self._eval_envs = self.make_envs(min(episodes, 32))
+        self.num_evals += 1
+        return evaluate(policy, self._eval_envs, episodes, seed_for(self.cfg.seed, 1, self.num_evals))
+
+    def reached_stop_return(self) -> bool:
+        target = self.cfg.train.stop_return
+        return target is not None and self.last_eval is not None and self.last_eval >= target
+
+    def checkpoint_due(self, step: int) -> bool:
+        return step >= self._next_checkpoint or self.stop_signal is not None
+
+    def save(self, step: int, state: dict[str, Any], buffer_state: dict[str, Any] | None = None) -> None:
+        """Checkpoint `state` (+ replay buffer); raise TrainingInterrupted if a signal is pending."""
+        self._next_checkpoint = self._next_multiple(step, self.cfg.train.checkpoint_every)
+        if buffer_state is not None and self.cfg.train.save_buffer:
+            save_checkpoint(self.checkpoint_dir / BUFFER_FILE, {"global_step": step, **buffer_state})
+        save_checkpoint(self.checkpoint_dir / CHECKPOINT_FILE, {
+            **state, "global_step": step, "last_eval": self.last_eval, "num_evals": self.num_evals})
+        self.logger.writer.flush()
+        if self.stop_signal is not None:
+            raise TrainingInterrupted(self.stop_signal, self.run_dir)
+
+    def resumed_buffer(self) -> dict[str, Any] | None:
+        """The replay buffer saved with the checkpoint we resumed from, if any (and consistent)."""
+        path = self.checkpoint_dir / BUFFER_FILE
+        if self.resumed is None or not path.is_file():
+            return None
+        state = load_checkpoint(path)
+        if int(state.pop("global_step")) != self.start_step:
+            self.progress.message("replay buffer file is from another step than the checkpoint; "
+                                  "starting with an empty buffer")
+            return None
+        return state
+
+    def finish(self, step: int, policy: Policy) -> dict[str, Any]:
+        """Final greedy evaluation (reusing one made at this step) and metrics.json."""
+        if self._last_eval_step != step:
+            self.evaluate(policy, step)
+        metrics = {"mean_return": self.last_eval, "std_return": self.last_eval_std, "global_step": step,
+                   "eval_episodes": self.cfg.train.eval_episodes,
+                   "reached_stop_return": self.reached_stop_return()}
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        self.progress.message(f"done: {step:,} steps, eval mean return {self.last_eval:.2f}; "
+                              f"run directory {self.run_dir}")
+        return metrics
