@@ -44,6 +44,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide checkpoints from other users of a shared run dir
         with os.fdopen(fd, "wb") as file:
             torch.save(_to_safe(state), file)
             file.flush()

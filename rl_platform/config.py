@@ -125,8 +125,16 @@ class ExperimentConfig:
 # Generic typed parsing
 
 
+# Names other libraries (Stable-Baselines3, CleanRL) use for our keys; spelling is no guide here
+# (difflib would suggest 'learning_starts' for 'learning_rate').
+_SYNONYMS = {"learning_rate": "lr", "discount": "gamma", "n_envs": "num_envs", "env_id": "id"}
+
+
 def _did_you_mean(name: str, candidates: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    if _SYNONYMS.get(name) in candidates:
+        return f" Did you mean '{_SYNONYMS[name]}'?"
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
@@ -247,9 +255,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
                             f"Bundled configs: {', '.join(bundled_config_names())}.")
         file = bundled
     try:
-        data = yaml.safe_load(file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config file '{path}': {exc}") from None
+    except yaml.YAMLError as exc:  # one line: where, and what (str(exc) spans several lines)
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise UserError(f"cannot read config file '{path}': invalid YAML{where}: {problem}.") \
+            from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -290,7 +304,7 @@ def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], 
     `agent_config_cls(name)` returns the agent's config dataclass (raising for unknown names).
     """
     unknown = set(data) - set(SECTIONS) - {"seed"}
-    for key in sorted(unknown):
+    for key in sorted(unknown, key=str):  # YAML keys need not be strings
         raise ConfigError(str(key), f"unknown top-level key.{_did_you_mean(str(key), [*SECTIONS, 'seed'])} "
                           f"Valid: seed, {', '.join(SECTIONS)}.")
     agent_data = data.get("agent", "dqn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from rl_platform.checkpoint import load_checkpoint
-from rl_platform.config import DEFAULT_CONFIG, ExperimentConfig, apply_overrides, build_config, read_yaml
+from rl_platform.config import (
+    DEFAULT_CONFIG,
+    ExperimentConfig,
+    apply_overrides,
+    build_config,
+    read_yaml,
+)
 from rl_platform.env_factory import check_env_id, make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.registry import AGENTS, ENCODERS
@@ -35,8 +42,16 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
     """Train `cfg` in `run_dir` (default: log.dir/<env>__<agent>__<seed>__<time>); returns final metrics."""
     path = Path(run_dir) if run_dir is not None else Path(cfg.log.dir) / run_dir_name(cfg)
     spec = AGENTS.get(cfg.agent_name, "agent.name")
-    with Run(cfg, path, quiet=quiet, resume=resume) as run:
-        return spec.train(run)
+    created = not path.exists()
+    try:
+        with Run(cfg, path, quiet=quiet, resume=resume) as run:
+            return spec.train(run)
+    except UserError:
+        # A user mistake found at start-up (a broken env, an agent that cannot use the env's
+        # spaces) leaves no half-made run directory behind, unless a checkpoint was written.
+        if created and not (path / "checkpoints" / CHECKPOINT_FILE).exists():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:

@@ -67,7 +67,7 @@ class DQNAgent:
         self.num_actions = int(action_space.n)
         self.q_network = build_q_network(observation_space, action_space, model_cfg, cfg.dueling).to(device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr, fused=True)
         self.rng = np.random.default_rng(seed)
         self.epsilon = cfg.exploration_initial_eps
         self.num_updates = 0
@@ -84,7 +84,7 @@ class DQNAgent:
         return np.where(self.rng.random(greedy.shape[0]) < self.epsilon, random_actions, greedy)
 
     def td_target(self, batch: Batch) -> torch.Tensor:
-        """returns + discount * Q_target(s', a*), a* from the online net if double DQN."""
+        """returns + discount * Q_target(s', a*), a* = argmax of the online net if double DQN."""
         next_obs = torch.as_tensor(batch.next_obs, device=self.device)
         with torch.no_grad():
             next_q_target = self.target_network(next_obs)
@@ -112,13 +112,13 @@ class DQNAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm)
+            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm, foreach=True)
         self.optimizer.step()
         self.num_updates += 1
         if self.num_updates % self.cfg.target_update_interval == 0:
             self.update_target()
         self.last_td_errors = td_errors.detach().cpu().numpy()
-        return {"td_loss": loss.item(), "q_values": q_taken.mean().item()}
+        return {"td_loss": loss.item(), "q_values": q_taken.detach().mean().item()}
 
     def update_target(self) -> None:
         with torch.no_grad():
@@ -182,7 +182,7 @@ def train(run: Run) -> dict:
                     stats = agent.update(batch)
                     buffer.update_priorities(batch.indices, agent.last_td_errors)
             run.record(global_step, step.episode_returns, step.episode_lengths,
-                       lambda: {**stats, "charts/epsilon": agent.epsilon})
+                       lambda stats=stats: {**stats, "charts/epsilon": agent.epsilon})
             if run.eval_due(global_step):
                 run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
                 if run.reached_stop_return():
