@@ -7,6 +7,7 @@ newest row). Rows a vector env spends on its auto-reset step are stored as inval
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numba
@@ -155,6 +156,13 @@ class ReplayBuffer:
                      next_obs=self.next_obs[boot_rows, cols], discounts=discounts,
                      weights=weights, indices=indices)
 
+    def sample_batches(self, batch_size: int, count: int, rng: np.random.Generator) -> Iterator[Batch]:
+        """`count` batches for consecutive gradient steps, drawn in one call (uniform replay)."""
+        big = self.sample(batch_size * count, rng)
+        for start in range(0, batch_size * count, batch_size):
+            part = slice(start, start + batch_size)
+            yield Batch(**{name: getattr(big, name)[part] for name in Batch.__dataclass_fields__})
+
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         """Uniform replay ignores priorities."""
 
@@ -203,6 +211,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         count = len(self)
         weights = (count * probs) ** (-self.beta)
         return indices, (weights / weights.max()).astype(np.float32)
+
+    def sample_batches(self, batch_size: int, count: int, rng: np.random.Generator) -> Iterator[Batch]:
+        """One draw per gradient step: priorities change between steps."""
+        for _ in range(count):
+            yield self.sample(batch_size, rng)
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         priorities = np.abs(td_errors).astype(np.float64) + self.eps

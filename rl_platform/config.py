@@ -157,6 +157,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, str):  # PyYAML reads "1e5" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif tp is float:

@@ -19,7 +19,7 @@ from rl_platform.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from rl_platform.checkpoint import restore_rng_state, rng_state
 from rl_platform.config import ExperimentConfig, option
 from rl_platform.errors import EnvError
-from rl_platform.nn import build_q_network
+from rl_platform.nn import build_q_network, clip_grad_norm
 from rl_platform.rollout import VectorStepper
 from rl_platform.run import Run, seed_for
 
@@ -112,7 +112,7 @@ class DQNAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
-            nn.utils.clip_grad_norm_(self.q_network.parameters(), self.cfg.max_grad_norm, foreach=True)
+            clip_grad_norm(self.gradients(), self.cfg.max_grad_norm)
         self.optimizer.step()
         self.num_updates += 1
         if self.num_updates % self.cfg.target_update_interval == 0:
@@ -120,11 +120,13 @@ class DQNAgent:
         self.last_td_errors = td_errors.detach().cpu().numpy()
         return {"td_loss": loss.item(), "q_values": q_taken.detach().mean().item()}
 
+    def gradients(self) -> list[torch.Tensor]:
+        return [p.grad for p in self.q_network.parameters() if p.grad is not None]
+
     def update_target(self) -> None:
         with torch.no_grad():
-            for target, online in zip(self.target_network.parameters(), self.q_network.parameters(),
-                                      strict=True):
-                target.lerp_(online, self.cfg.tau)
+            torch._foreach_lerp_(list(self.target_network.parameters()), list(self.q_network.parameters()),
+                                 self.cfg.tau)
 
     def state_dict(self) -> dict:
         return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
@@ -177,8 +179,7 @@ def train(run: Run) -> dict:
             if global_step > agent_cfg.learning_starts and iteration % agent_cfg.train_freq == 0:
                 if isinstance(buffer, PrioritizedReplayBuffer):
                     buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, total, global_step)
-                for _ in range(agent_cfg.gradient_steps):
-                    batch = buffer.sample(agent_cfg.batch_size, agent.rng)
+                for batch in buffer.sample_batches(agent_cfg.batch_size, agent_cfg.gradient_steps, agent.rng):
                     stats = agent.update(batch)
                     buffer.update_priorities(batch.indices, agent.last_td_errors)
             run.record(global_step, step.episode_returns, step.episode_lengths,

@@ -1,0 +1,120 @@
+"""Small user environments for the env-factory tests: one good env and one per way to break the API.
+
+Used as `env.id=tests.user_envs:<Name>` (repo root on sys.path) or `env.id=user_envs:<Name>`
+(this folder on sys.path / PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class GoodEnv(gym.Env):
+    """A valid Gymnasium env: 4-d Box observations, 2 discrete actions, episodes of 10 steps."""
+
+    def __init__(self, episode_length: int = 10) -> None:
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.episode_length = episode_length
+        self.t = 0
+
+    def _obs(self) -> np.ndarray:
+        return np.full(4, self.t / self.episode_length, dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.t += 1
+        terminated = self.t >= self.episode_length
+        return self._obs(), float(action), terminated, False, {}
+
+
+class BrokenSpaceEnv(GoodEnv):
+    """observation_space is a shape tuple, not a gymnasium Space."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observation_space = (4,)
+
+
+class OldResetEnv(GoodEnv):
+    """reset() returns only the observation (old Gym API), not (obs, info)."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
+        obs, _ = super().reset(seed=seed)
+        return obs
+
+
+class NoSeedResetEnv(GoodEnv):
+    """reset() takes no `seed` keyword (old Gym API)."""
+
+    def reset(self) -> Any:  # type: ignore[override]
+        self.t = 0
+        return self._obs(), {}
+
+
+class FourTupleStepEnv(GoodEnv):
+    """step() returns (obs, reward, done, info) (old Gym API)."""
+
+    def step(self, action: Any) -> tuple[Any, float, bool, dict]:  # type: ignore[override]
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated or truncated, info
+
+
+class BrokenStepEnv(GoodEnv):
+    """step() takes two arguments besides self."""
+
+    def step(self, action: Any, extra: Any) -> tuple[Any, float, bool, bool, dict]:  # type: ignore[override]
+        return super().step(action)
+
+
+class OutOfSpaceObsEnv(GoodEnv):
+    """Observations lie outside the declared observation_space (Box [-1, 1])."""
+
+    def _obs(self) -> np.ndarray:
+        return np.full(4, 5.0, dtype=np.float32)
+
+
+class WrongShapeObsEnv(GoodEnv):
+    """Observations have shape (3,) but the space says (4,)."""
+
+    def _obs(self) -> np.ndarray:
+        return np.zeros(3, dtype=np.float32)
+
+
+class ContinuousActionEnv(GoodEnv):
+    """A valid env with Box actions, which DQN cannot handle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        return super().step(float(np.asarray(action).sum()))
+
+
+class NotAnEnv:
+    """Has reset/step but is not a gymnasium.Env."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        return np.zeros(4, dtype=np.float32), {}
+
+
+def make_good_vector_env(num_envs: int) -> gym.vector.VectorEnv:
+    """A factory that builds the vector env itself, of the requested size."""
+    return gym.vector.SyncVectorEnv([GoodEnv for _ in range(num_envs)])
+
+
+def make_wrong_size_vector_env(num_envs: int) -> gym.vector.VectorEnv:
+    """A factory that ignores the requested size."""
+    return gym.vector.SyncVectorEnv([GoodEnv for _ in range(num_envs + 1)])
+
+
+NOT_CALLABLE = 42
