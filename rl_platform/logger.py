@@ -74,6 +74,7 @@ class Progress:
         self.is_tty = stream.isatty()
         self.interval = 0.25 if self.is_tty else 10.0
         self._last_print = 0.0
+        self._line_drawn = False
 
     def update(self, step: int, sps: float, last_return: float | None, last_eval: float | None,
                force: bool = False) -> None:
@@ -87,12 +88,15 @@ class Progress:
         line = f"step {step:>9,}/{self.total_steps:,} ({pct:5.1f}%)  sps {sps:8.0f}  return {ret}  eval {ev}"
         if self.is_tty:
             self.stream.write("\r" + line.ljust(100))
+            self._line_drawn = True
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.is_tty and not self.quiet:
+        """End the live line (if one is drawn), so later output starts on a fresh line."""
+        if self._line_drawn:
+            self._line_drawn = False
             self.stream.write("\n")
             self.stream.flush()
 

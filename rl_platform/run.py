@@ -96,7 +96,7 @@ class Run:
         self._last_eval_step = -1
         self.stop_signal: int | None = None
         self._previous_handlers: dict[int, Any] = {}
-        self._sps_clock = (time.perf_counter(), self.start_step)
+        self._sps_clock: tuple[float, int] | None = None
         self._next_log = self._next_multiple(self.start_step, cfg.log.log_every)
         self._next_eval = self._next_multiple(self.start_step, cfg.train.eval_every)
         self._next_checkpoint = self._next_multiple(self.start_step, cfg.train.checkpoint_every)
@@ -158,6 +158,9 @@ class Run:
         self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval)
 
     def sps(self, step: int) -> float:
+        """Environment steps per second since the first recorded step (set-up time excluded)."""
+        if self._sps_clock is None:
+            self._sps_clock = (time.perf_counter(), step)
         start_time, start_step = self._sps_clock
         return (step - start_step) / max(time.perf_counter() - start_time, 1e-9)
 

@@ -32,7 +32,7 @@ class DQNConfig:
     gamma: float = option(0.99, "discount factor", ge=0, le=1)
     buffer_size: int = option(100_000, "replay capacity in transitions", ge=1)
     batch_size: int = option(64, "transitions per gradient step", ge=1)
-    learning_starts: int = option(1_000, "environment steps of random play before learning", ge=0)
+    learning_starts: int = option(1_000, "environment steps collected before the first gradient step", ge=0)
     train_freq: int = option(1, "vector-env steps between rounds of gradient steps", ge=1)
     gradient_steps: int = option(1, "gradient steps per round", ge=1)
     target_update_interval: int = option(500, "gradient steps between target-network updates", ge=1)
@@ -176,7 +176,10 @@ def train(run: Run) -> dict:
                        step.truncations, step.valid)
             global_step += envs.num_envs
             iteration += 1
-            if global_step > agent_cfg.learning_starts and iteration % agent_cfg.train_freq == 0:
+            # Counted from what the buffer holds, so a run resumed without its buffer refills it first.
+            stored = buffer.filled_rows * envs.num_envs
+            learning = stored > min(agent_cfg.learning_starts, buffer.rows * envs.num_envs - 1)
+            if learning and iteration % agent_cfg.train_freq == 0:
                 if isinstance(buffer, PrioritizedReplayBuffer):
                     buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, total, global_step)
                 for batch in buffer.sample_batches(agent_cfg.batch_size, agent_cfg.gradient_steps, agent.rng):

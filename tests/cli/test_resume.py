@@ -87,3 +87,19 @@ def test_resume_without_checkpoint_is_a_user_error(run_rlp, tmp_path):
     result = run_rlp("train", "--resume", "run")
     assert result.returncode == 2
     assert "no checkpoint was written" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_without_saved_buffer_refills_it_before_learning(tmp_path):
+    from rl_platform import experiment
+
+    overrides = ["train.total_steps=2000", "train.eval_every=0", "train.eval_episodes=2",
+                 "train.save_buffer=false", "agent.learning_starts=500"]
+    experiment.train(experiment.load_experiment("dqn_cartpole", overrides), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "checkpoints" / "replay.pt").exists()
+    updates_before = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["num_updates"]
+    cfg = experiment.resume_config(tmp_path / "run", ["train.total_steps=4000"])
+    metrics = experiment.train(cfg, tmp_path / "run", quiet=True, resume=True)
+    assert metrics["global_step"] == 4000
+    updates_after = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["num_updates"]
+    # 2000 new steps, the first 504 (63 vector steps of 8) only refill the buffer: rounds every 4 vector steps
+    assert updates_before < updates_after < updates_before + 2000 // 32 * 4
