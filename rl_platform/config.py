@@ -6,6 +6,7 @@ so one generic parser can reject unknown keys, wrong types and bad values, namin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib.resources
@@ -158,10 +159,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str):  # PyYAML reads "1e5" as a string
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif tp is float:
