@@ -11,7 +11,9 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
 
 from rl_platform.errors import ConfigError
 
@@ -67,6 +69,22 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+class Agent(Protocol):
+    """What every agent object offers: acting, learning from a batch, and its checkpoint state."""
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        """Actions for a batch of observations (greedy / deterministic when `explore` is False)."""
+
+    def update(self, batch: Any) -> dict[str, float]:
+        """One learning step; returns statistics (logged as losses/<name>) and never logs itself."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: networks, optimizer, counters, RNG state."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()` output (networks alone are enough for evaluation)."""
+
+
 @dataclass(frozen=True)
 class AgentSpec:
     """What the platform needs to know about an agent.
@@ -78,7 +96,7 @@ class AgentSpec:
     name: str
     config_cls: type
     train: Callable[[Any], dict[str, float]]
-    make_agent: Callable[[Any, Any], Any]
+    make_agent: Callable[..., Agent]
     description: str
 
 

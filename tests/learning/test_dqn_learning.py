@@ -6,15 +6,10 @@ a fresh `rlp eval`-style evaluation of the saved checkpoint on other seeds.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from rl_platform import experiment
 from tests.conftest import CONFIGS
-
-SLOW = pytest.mark.skipif(os.environ.get("RLP_SLOW_TESTS") != "1",
-                          reason="slow learning test: set RLP_SLOW_TESTS=1 (see README)")
 
 
 def train_and_check(tmp_path, config: str, seed: int, threshold: float) -> None:
@@ -31,11 +26,9 @@ def test_dqn_solves_cartpole(tmp_path, seed):
     train_and_check(tmp_path, "dqn_cartpole.yaml", seed, 475)
 
 
-@SLOW
 def test_dqn_solves_acrobot(tmp_path):
     train_and_check(tmp_path, "dqn_acrobot.yaml", 0, -100)
 
 
-@SLOW
 def test_dqn_solves_mountaincar(tmp_path):
     train_and_check(tmp_path, "dqn_mountaincar.yaml", 0, -120)

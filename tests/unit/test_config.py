@@ -48,10 +48,12 @@ def test_dotted_overrides_set_nested_values():
 
 
 def test_overrides_do_not_leak_into_later_loads():
+    before = load_experiment(None)
+    assert before.agent.lr != 5e-4 and before.model.hidden_sizes != [8]
     load_experiment(None, ["agent.lr=5e-4", "model.hidden_sizes=[8]"])
     again = load_experiment(None)
-    assert again.agent.lr == 1e-3
-    assert again.model.hidden_sizes == [128, 128]
+    assert again.agent.lr == before.agent.lr
+    assert again.model.hidden_sizes == before.model.hidden_sizes
 
 
 def test_later_override_wins():

@@ -1,0 +1,124 @@
+"""One env, many targets: the definition of a Numba env and the batched CPU kernels built from it.
+
+An env is three pure per-env functions written once in plain Python (math module only, no NumPy
+calls inside, so they also compile as CUDA device functions):
+
+- `reset_one(state, params, rng)`: write a fresh initial state into `state` (float64 vector);
+- `step_one(state, action, params, rng) -> (reward, terminated)`: advance `state` in place;
+- `observe_one(state, params, obs)`: write the observation of `state` into `obs`.
+
+`rng` is a one-element uint64 array holding the env's own random stream (:func:`next_uniform`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numba
+import numpy as np
+
+@numba.njit(inline="always")
+def next_uint64(rng):
+    """SplitMix64: advances `rng[0]` and returns 64 random bits (plain integer ops: CPU and CUDA)."""
+    rng[0] = rng[0] + np.uint64(0x9E3779B97F4A7C15)
+    z = rng[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(inline="always")
+def next_uniform(rng):
+    """A float64 uniform on [0, 1) from the top 53 bits of :func:`next_uint64`."""
+    return float(next_uint64(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@dataclass(frozen=True)
+class NumbaEnvDef:
+    """Everything that defines one Numba env; see the module docstring for the three functions."""
+
+    name: str  # registered as rlp/<name>
+    state_size: int
+    observation_space: gym.Space
+    action_space: gym.Space
+    max_episode_steps: int
+    reset_one: Callable
+    step_one: Callable
+    observe_one: Callable
+    params: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    reward_range: tuple[float, float] = (-float("inf"), float("inf"))
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return tuple(self.observation_space.shape) if self.observation_space.shape else ()
+
+
+def seed_streams(seed: int | None, count: int) -> np.ndarray:
+    """`count` independent uint64 RNG states from one seed (SeedSequence: no overlap, any count)."""
+    return np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
+
+
+@dataclass
+class CPUKernels:
+    """Each kernel compiled twice: multi-threaded (prange) and single-threaded, which is faster for
+    a few hundred envs or fewer, where waking threads costs more than the steps."""
+
+    reset_all: Callable
+    step_all: Callable
+    reset_all_serial: Callable
+    step_all_serial: Callable
+
+
+_kernel_cache: dict[tuple[Callable, ...], CPUKernels] = {}
+_one_cache: dict[Callable, Callable] = {}
+
+
+def compiled_one(function: Callable) -> Callable:
+    """The CPU (njit) compilation of one per-env function, shared by every kernel that uses it."""
+    if function not in _one_cache:
+        _one_cache[function] = numba.njit(inline="always")(function)
+    return _one_cache[function]
+
+
+def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
+    """The batched, multi-threaded (prange) reset and step for `env`, compiled once per process.
+
+    Kernels depend only on the env's functions, so variants that differ in `params` (maps, physics
+    constants) share them.
+    """
+    key = (env.reset_one, env.step_one, env.observe_one)
+    if key in _kernel_cache:
+        return _kernel_cache[key]
+    reset_one = compiled_one(env.reset_one)
+    step_one = compiled_one(env.step_one)
+    observe_one = compiled_one(env.observe_one)
+
+    def reset_all(states, params, rng, elapsed, obs, mask):
+        for i in numba.prange(states.shape[0]):
+            if mask[i]:
+                reset_one(states[i], params, rng[i:i + 1])
+                elapsed[i] = 0
+                observe_one(states[i], params, obs[i])
+
+    def step_all(states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations,
+                 truncations, final_obs):
+        """Step every env; an env whose episode ends writes `final_obs` and resets (same-step autoreset)."""
+        for i in numba.prange(states.shape[0]):
+            reward, terminated = step_one(states[i], actions[i], params, rng[i:i + 1])
+            elapsed[i] += 1
+            truncated = elapsed[i] >= max_steps
+            rewards[i] = reward
+            terminations[i] = terminated
+            truncations[i] = truncated
+            if terminated or truncated:
+                observe_one(states[i], params, final_obs[i])
+                reset_one(states[i], params, rng[i:i + 1])
+                elapsed[i] = 0
+            observe_one(states[i], params, obs[i])
+
+    kernels = CPUKernels(numba.njit(parallel=True)(reset_all), numba.njit(parallel=True)(step_all),
+                         numba.njit(reset_all), numba.njit(step_all))
+    _kernel_cache[key] = kernels
+    return kernels

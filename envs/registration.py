@@ -1,0 +1,47 @@
+"""Registers every built-in Numba env with Gymnasium as `rlp/<name>`, with a `vector_entry_point`.
+
+`gymnasium.make("rlp/CartPole-v1")` gives a single env; `gymnasium.make_vec("rlp/CartPole-v1",
+num_envs=4096)` a :class:`NumbaVectorEnv` (vector kwargs: `num_threads`, `check_actions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+
+from rl_platform.envs.kernel import NumbaEnvDef
+from rl_platform.envs.single import NumbaEnv
+from rl_platform.envs.vector import NumbaVectorEnv
+
+# name -> factory(**env kwargs) -> NumbaEnvDef
+ENV_FACTORIES: dict[str, Callable[..., NumbaEnvDef]] = {}
+
+
+def make_single(name: str, **kwargs: Any) -> NumbaEnv:
+    return NumbaEnv(ENV_FACTORIES[name](**kwargs))
+
+
+def make_vector(name: str, num_envs: int = 1, num_threads: int | None = None, check_actions: bool = True,
+                max_episode_steps: int | None = None, **kwargs: Any) -> NumbaVectorEnv:
+    return NumbaVectorEnv(ENV_FACTORIES[name](**kwargs), num_envs, num_threads=num_threads,
+                          check_actions=check_actions, max_episode_steps=max_episode_steps)
+
+
+def register_numba_env(name: str, factory: Callable[..., NumbaEnvDef], max_episode_steps: int) -> None:
+    """Make `rlp/<name>` available to `gymnasium.make` and `gymnasium.make_vec`."""
+    ENV_FACTORIES[name] = factory
+    env_id = f"rlp/{name}"
+    if env_id in gym.registry:
+        return
+    gym.register(id=env_id, entry_point=partial(make_single, name),
+                 vector_entry_point=partial(make_vector, name), max_episode_steps=max_episode_steps)
+
+
+def register_builtin_envs() -> None:
+    from rl_platform.envs.classic_control import CLASSIC_CONTROL
+
+    for factory, max_steps in CLASSIC_CONTROL:
+        register_numba_env(factory().name, factory, max_steps)

@@ -1,0 +1,154 @@
+"""`NumbaVectorEnv`: a Gymnasium VectorEnv whose arrays are preallocated and written in place by a Numba kernel.
+
+Auto-reset happens inside the kernel on the same step (`AutoresetMode.SAME_STEP`): an env whose
+episode ended returns its first observation of the next episode in `obs`, and its true last
+observation in `info["final_obs"]` (rows where `info["_final_obs"]` is True) for bootstrapping.
+
+Output arrays are double-buffered: the arrays a step returns stay valid through the following
+step, so `obs, next_obs` pairs can be stored without copying. Copy them to keep them longer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numba
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
+
+
+PARALLEL_MIN_ENVS = 512
+
+
+class NumbaVectorEnv(gym.vector.VectorEnv):
+    """`num_envs` copies of a :class:`NumbaEnvDef` env stepped by one compiled, multi-threaded kernel.
+
+    Args:
+        env_def: the env's pure functions and spaces.
+        num_envs: number of parallel envs.
+        num_threads: Numba threads for the kernel; default: all cores from `PARALLEL_MIN_ENVS` envs
+            up, one thread below that (thread start-up costs more than a few hundred steps).
+        check_actions: validate each action array (shape, dtype, bounds) before the kernel runs;
+            costs a few microseconds per step; turn off for raw speed once your agent is correct.
+        max_episode_steps: truncation limit (default: the env's, as registered with Gymnasium).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, env_def: NumbaEnvDef, num_envs: int, num_threads: int | None = None,
+                 check_actions: bool = True, max_episode_steps: int | None = None) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.env_def = env_def
+        self.num_envs = num_envs
+        self.num_threads = num_threads
+        self.check_actions = check_actions
+        self.max_episode_steps = max_episode_steps or env_def.max_episode_steps
+        self.single_observation_space = env_def.observation_space
+        self.single_action_space = env_def.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = {**self.metadata, "env_id": f"rlp/{env_def.name}"}
+        self._discrete_obs = isinstance(self.single_observation_space, gym.spaces.Discrete)
+        self._discrete_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
+        kernels = cpu_kernels(env_def)
+        serial = num_threads == 1 or (num_threads is None and num_envs < PARALLEL_MIN_ENVS)
+        self._reset_all = kernels.reset_all_serial if serial else kernels.reset_all
+        self._step_all = kernels.step_all_serial if serial else kernels.step_all
+        self._params = np.ascontiguousarray(env_def.params, dtype=np.float64)
+        self.states = np.zeros((num_envs, env_def.state_size), dtype=np.float64)
+        self.rng = seed_streams(None, num_envs)
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        obs_row = (1,) if self._discrete_obs else env_def.obs_shape
+        obs_dtype = np.int64 if self._discrete_obs else self.single_observation_space.dtype
+        self._obs = np.zeros((2, num_envs, *obs_row), dtype=obs_dtype)
+        self._final_obs = np.zeros((2, num_envs, *obs_row), dtype=obs_dtype)
+        self._rewards = np.zeros((2, num_envs), dtype=np.float64)
+        self._terminations = np.zeros((2, num_envs), dtype=np.bool_)
+        self._truncations = np.zeros((2, num_envs), dtype=np.bool_)
+        self._slot = 0
+        self._all = np.ones(num_envs, dtype=np.bool_)
+        self._has_reset = False
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _view(self, array: np.ndarray) -> np.ndarray:
+        return array[..., 0] if self._discrete_obs else array
+
+    def _set_threads(self) -> None:
+        if self.num_threads is not None:
+            numba.set_num_threads(min(self.num_threads, numba.config.NUMBA_NUM_THREADS))
+
+    # -- Gymnasium API ------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all envs (or those in `options["reset_mask"]`); a seed re-seeds every env's stream."""
+        if seed is not None or not self._has_reset:
+            self.rng[:] = seed_streams(seed, self.num_envs)
+        mask = self._all
+        if options and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], dtype=np.bool_)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        self._has_reset = True
+        self._set_threads()
+        obs = self._obs[self._slot]
+        self._reset_all(self.states, self._params, self.rng, self.elapsed, obs, mask)
+        return self._view(obs), {}
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._has_reset:
+            raise RuntimeError("call reset() before step()")
+        actions = self._checked(actions) if self.check_actions else np.asarray(actions)
+        self._slot = slot = 1 - self._slot  # the other buffer: last step's outputs stay valid
+        obs = self._obs[slot]
+        self._set_threads()
+        self._step_all(self.states, actions, self._params, self.rng, self.elapsed,
+                               self.max_episode_steps, obs, self._rewards[slot], self._terminations[slot],
+                               self._truncations[slot], self._final_obs[slot])
+        terminations, truncations = self._terminations[slot], self._truncations[slot]
+        done = terminations | truncations
+        info = {"final_obs": self._view(self._final_obs[slot]), "_final_obs": done} if done.any() else {}
+        return self._view(obs), self._rewards[slot], terminations, truncations, info
+
+    def _checked(self, actions: Any) -> np.ndarray:
+        """Actions as the kernel needs them, or a ValueError that says what is wrong (state untouched)."""
+        array = np.asarray(actions)
+        expected = self.action_space.shape
+        if array.shape != expected:
+            raise ValueError(f"{self.metadata['env_id']}: actions must have shape {expected} "
+                             f"(num_envs={self.num_envs}), got {array.shape}")
+        if self._discrete_actions:
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"{self.metadata['env_id']}: discrete actions must be integers, got dtype {array.dtype}")
+            n = self.single_action_space.n
+            start = self.single_action_space.start
+            if array.size and (array.min() < start or array.max() >= start + n):
+                raise ValueError(f"{self.metadata['env_id']}: actions must be in [{start}, {start + n - 1}], "
+                                 f"got values in [{array.min()}, {array.max()}]")
+            return array.astype(np.int64, copy=False)
+        if not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"{self.metadata['env_id']}: actions must be numeric, got dtype {array.dtype}")
+        array = array.astype(np.float64, copy=False)
+        space = self.single_action_space
+        if not (np.all(array >= space.low) and np.all(array <= space.high)):  # also catches NaN
+            raise ValueError(f"{self.metadata['env_id']}: actions must lie in [{space.low}, {space.high}] "
+                             f"(clip them in the agent), got values in [{np.nanmin(array)}, {np.nanmax(array)}]")
+        return array
+
+    # -- state for parity tests and checkpoints ------------------------------------------------
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of every env's full state: physics, elapsed steps and RNG stream."""
+        return {"states": self.states.copy(), "elapsed": self.elapsed.copy(), "rng": self.rng.copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`get_state` output (or set chosen physics states for parity tests)."""
+        self.states[:] = state["states"]
+        if "elapsed" in state:
+            self.elapsed[:] = state["elapsed"]
+        if "rng" in state:
+            self.rng[:] = state["rng"]
+        self._has_reset = True
