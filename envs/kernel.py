@@ -19,6 +19,7 @@ import gymnasium as gym
 import numba
 import numpy as np
 
+
 @numba.njit(inline="always")
 def next_uint64(rng):
     """SplitMix64: advances `rng[0]` and returns 64 random bits (plain integer ops: CPU and CUDA)."""

@@ -20,7 +20,6 @@ from gymnasium.vector.utils import batch_space
 
 from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
 
-
 PARALLEL_MIN_ENVS = 512
 
 
@@ -123,7 +122,8 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
                              f"(num_envs={self.num_envs}), got {array.shape}")
         if self._discrete_actions:
             if not np.issubdtype(array.dtype, np.integer):
-                raise ValueError(f"{self.metadata['env_id']}: discrete actions must be integers, got dtype {array.dtype}")
+                raise ValueError(f"{self.metadata['env_id']}: discrete actions must be integers, "
+                                 f"got dtype {array.dtype}")
             n = self.single_action_space.n
             start = self.single_action_space.start
             if array.size and (array.min() < start or array.max() >= start + n):
