@@ -1,7 +1,9 @@
 """Registers every built-in Numba env with Gymnasium as `rlp/<name>`, with a `vector_entry_point`.
 
 `gymnasium.make("rlp/CartPole-v1")` gives a single env; `gymnasium.make_vec("rlp/CartPole-v1",
-num_envs=4096)` a :class:`NumbaVectorEnv` (vector kwargs: `num_threads`, `check_actions`).
+num_envs=4096)` a :class:`NumbaVectorEnv` (vector kwargs: `num_threads`, `check_actions`), and
+`gymnasium.make_vec("rlp/CartPole-v1", num_envs=2**20, device="cuda")` a GPU
+:class:`~rl_platform.envs.cuda.CudaVectorEnv` (needs a CUDA GPU, or the Numba CUDA simulator).
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ def make_single(name: str, **kwargs: Any) -> NumbaEnv:
 
 
 def make_vector(name: str, num_envs: int = 1, num_threads: int | None = None, check_actions: bool = True,
-                max_episode_steps: int | None = None, **kwargs: Any) -> NumbaVectorEnv:
+                max_episode_steps: int | None = None, device: str = "cpu", **kwargs: Any) -> gym.vector.VectorEnv:
+    """The vector env for `rlp/<name>`: a NumbaVectorEnv on `device="cpu"`, a CudaVectorEnv on "cuda"."""
+    if device.startswith("cuda"):
+        if num_threads is not None:
+            raise ValueError("num_threads applies to device='cpu' only")
+        from rl_platform.envs.cuda import CudaVectorEnv  # imports numba.cuda: only when asked for
+
+        return CudaVectorEnv(ENV_FACTORIES[name](**kwargs), num_envs, check_actions=check_actions,
+                             max_episode_steps=max_episode_steps)
+    if device != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return NumbaVectorEnv(ENV_FACTORIES[name](**kwargs), num_envs, num_threads=num_threads,
                           check_actions=check_actions, max_episode_steps=max_episode_steps)
 

@@ -4,8 +4,9 @@ Auto-reset happens inside the kernel on the same step (`AutoresetMode.SAME_STEP`
 episode ended returns its first observation of the next episode in `obs`, and its true last
 observation in `info["final_obs"]` (rows where `info["_final_obs"]` is True) for bootstrapping.
 
-Output arrays are double-buffered: the arrays a step returns stay valid through the following
-step, so `obs, next_obs` pairs can be stored without copying. Copy them to keep them longer.
+Output arrays are double-buffered: the arrays a step returns (obs, rewards, flags and `info`'s
+`final_obs` / `_final_obs`) stay valid through the following step, so `obs, next_obs` pairs can be
+stored without copying; the step after that overwrites them. Copy them to keep them longer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,50 @@ from gymnasium.vector.utils import batch_space
 from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
 
 PARALLEL_MIN_ENVS = 512
+
+
+@numba.njit
+def _any_outside(values, low, high):
+    """Whether any of the (1-D) `values` lies outside [low, high): one pass, stops at the first."""
+    for v in values:  # noqa: SIM110  (a loop, not any(<generator>): this is Numba code)
+        if v < low or v >= high:
+            return True
+    return False
+
+
+@numba.njit
+def _or_any(terminations, truncations, done):
+    """`done[:] = terminations | truncations` and whether any is True, in one pass without allocating."""
+    found = False
+    for i in range(done.shape[0]):
+        d = terminations[i] or truncations[i]
+        done[i] = d
+        found = found or d
+    return found
+
+
+def validate_actions(actions: Any, space: gym.Space, num_envs: int, env_id: str) -> np.ndarray:
+    """`num_envs` actions of `space` as a kernel needs them (int64 / float64), or a ValueError that says
+    what is wrong. Shared by the CPU and CUDA vector envs."""
+    array = np.asarray(actions)
+    expected = (num_envs, *space.shape)
+    if array.shape != expected:
+        raise ValueError(f"{env_id}: actions must have shape {expected} (num_envs={num_envs}), got {array.shape}")
+    if isinstance(space, gym.spaces.Discrete):
+        if array.dtype.kind not in "iu":  # same as np.issubdtype(dtype, np.integer), 10x cheaper
+            raise ValueError(f"{env_id}: discrete actions must be integers, got dtype {array.dtype}")
+        start, n = int(space.start), int(space.n)
+        if array.size and _any_outside(array, start, start + n):
+            raise ValueError(f"{env_id}: actions must be in [{start}, {start + n - 1}], "
+                             f"got values in [{array.min()}, {array.max()}]")
+        return array.astype(np.int64, copy=False)
+    if array.dtype.kind not in "iuf":  # np.number less complex (which the kernels cannot take anyway)
+        raise ValueError(f"{env_id}: actions must be numeric, got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=False)
+    if not (np.all(array >= space.low) and np.all(array <= space.high)):  # also catches NaN
+        raise ValueError(f"{env_id}: actions must lie in [{space.low}, {space.high}] "
+                         f"(clip them in the agent), got values in [{np.nanmin(array)}, {np.nanmax(array)}]")
+    return array
 
 
 class NumbaVectorEnv(gym.vector.VectorEnv):
@@ -69,8 +114,14 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
         self._rewards = np.zeros((2, num_envs), dtype=np.float64)
         self._terminations = np.zeros((2, num_envs), dtype=np.bool_)
         self._truncations = np.zeros((2, num_envs), dtype=np.bool_)
+        self._dones = np.zeros((2, num_envs), dtype=np.bool_)
         self._slot = 0
         self._all = np.ones(num_envs, dtype=np.bool_)
+        # Per-slot views, made once: (kernel obs, rewards, terminations, truncations, kernel final_obs,
+        # dones, returned obs, returned final_obs).
+        self._slots = [(self._obs[s], self._rewards[s], self._terminations[s], self._truncations[s],
+                        self._final_obs[s], self._dones[s], self._view(self._obs[s]), self._view(self._final_obs[s]))
+                       for s in (0, 1)]
         self._has_reset = False
 
     # -- outputs ------------------------------------------------------------------------------
@@ -103,41 +154,16 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
             raise RuntimeError("call reset() before step()")
         actions = self._checked(actions) if self.check_actions else np.asarray(actions)
         self._slot = slot = 1 - self._slot  # the other buffer: last step's outputs stay valid
-        obs = self._obs[slot]
+        obs, rewards, terminations, truncations, final_obs, done, obs_out, final_obs_out = self._slots[slot]
         self._set_threads()
-        self._step_all(self.states, actions, self._params, self.rng, self.elapsed,
-                               self.max_episode_steps, obs, self._rewards[slot], self._terminations[slot],
-                               self._truncations[slot], self._final_obs[slot])
-        terminations, truncations = self._terminations[slot], self._truncations[slot]
-        done = terminations | truncations
-        info = {"final_obs": self._view(self._final_obs[slot]), "_final_obs": done} if done.any() else {}
-        return self._view(obs), self._rewards[slot], terminations, truncations, info
+        self._step_all(self.states, actions, self._params, self.rng, self.elapsed, self.max_episode_steps,
+                       obs, rewards, terminations, truncations, final_obs)
+        info = {"final_obs": final_obs_out, "_final_obs": done} if _or_any(terminations, truncations, done) else {}
+        return obs_out, rewards, terminations, truncations, info
 
     def _checked(self, actions: Any) -> np.ndarray:
         """Actions as the kernel needs them, or a ValueError that says what is wrong (state untouched)."""
-        array = np.asarray(actions)
-        expected = self.action_space.shape
-        if array.shape != expected:
-            raise ValueError(f"{self.metadata['env_id']}: actions must have shape {expected} "
-                             f"(num_envs={self.num_envs}), got {array.shape}")
-        if self._discrete_actions:
-            if not np.issubdtype(array.dtype, np.integer):
-                raise ValueError(f"{self.metadata['env_id']}: discrete actions must be integers, "
-                                 f"got dtype {array.dtype}")
-            n = self.single_action_space.n
-            start = self.single_action_space.start
-            if array.size and (array.min() < start or array.max() >= start + n):
-                raise ValueError(f"{self.metadata['env_id']}: actions must be in [{start}, {start + n - 1}], "
-                                 f"got values in [{array.min()}, {array.max()}]")
-            return array.astype(np.int64, copy=False)
-        if not np.issubdtype(array.dtype, np.number):
-            raise ValueError(f"{self.metadata['env_id']}: actions must be numeric, got dtype {array.dtype}")
-        array = array.astype(np.float64, copy=False)
-        space = self.single_action_space
-        if not (np.all(array >= space.low) and np.all(array <= space.high)):  # also catches NaN
-            raise ValueError(f"{self.metadata['env_id']}: actions must lie in [{space.low}, {space.high}] "
-                             f"(clip them in the agent), got values in [{np.nanmin(array)}, {np.nanmax(array)}]")
-        return array
+        return validate_actions(actions, self.single_action_space, self.num_envs, self.metadata["env_id"])
 
     # -- state for parity tests and checkpoints ------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
