@@ -49,7 +49,7 @@ def test_default_run_directory_name_and_progress(run_rlp, tmp_path):
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "myruns").iterdir()
     env, agent, seed, timestamp = run_dir.name.split("__")
-    assert (env, agent, seed) == ("CartPole-v1", "dqn", "7") and len(timestamp) == 15
+    assert (env, agent, seed) == ("rlp-CartPole-v1", "dqn", "7") and len(timestamp) == 15
     assert "done: 1,000 steps" in result.stderr  # progress goes to stderr
     assert json.loads(result.stdout)["global_step"] == 1000
 
