@@ -193,7 +193,7 @@ def test_bundled_config_is_found_by_name_from_any_directory(tmp_path, monkeypatc
     assert "dqn_cartpole.yaml" in bundled_config_names()
     by_name = load_experiment("dqn_cartpole")
     assert by_name == load_experiment("dqn_cartpole.yaml") == load_experiment(None)
-    assert by_name.env.id == "CartPole-v1"
+    assert by_name.env.id == "rlp/CartPole-v1"
 
 
 # -- round trips -------------------------------------------------------------------------------
