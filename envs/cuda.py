@@ -37,12 +37,11 @@ import gymnasium as gym
 import numba
 import numpy as np
 from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 from numba import cuda
 from numba.core.registry import CPUDispatcher
 
 from rl_platform.envs.kernel import NumbaEnvDef, seed_streams
-from rl_platform.envs.vector import validate_actions
+from rl_platform.envs.vector import init_vector_spaces, validate_actions
 
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
 """True when Numba runs CUDA kernels in its Python simulator (no GPU needed)."""
@@ -197,18 +196,8 @@ class CudaVectorEnv(gym.vector.VectorEnv):
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if not cuda.is_available():
             raise RuntimeError("CudaVectorEnv needs a CUDA GPU visible to Numba (or NUMBA_ENABLE_CUDASIM=1)")
-        self.env_def = env_def
-        self.num_envs = num_envs
-        self.check_actions = check_actions
-        self.max_episode_steps = max_episode_steps or env_def.max_episode_steps
         self.device = "cuda"
-        self.single_observation_space = env_def.observation_space
-        self.single_action_space = env_def.action_space
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self.metadata = {**self.metadata, "env_id": f"rlp/{env_def.name}"}
-        self._discrete_obs = isinstance(self.single_observation_space, gym.spaces.Discrete)
-        self._discrete_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
+        init_vector_spaces(self, env_def, num_envs, check_actions, max_episode_steps)
         self._kernels = cuda_kernels(env_def)
         self._threads = threads_per_block
         self._blocks = math.ceil(num_envs / threads_per_block)

@@ -24,6 +24,22 @@ from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
 PARALLEL_MIN_ENVS = 512
 
 
+def init_vector_spaces(envs: gym.vector.VectorEnv, env_def: NumbaEnvDef, num_envs: int, check_actions: bool,
+                       max_episode_steps: int | None) -> None:
+    """The attributes every vector env of a NumbaEnvDef sets, on CPU or GPU: spaces, limits, ids."""
+    envs.env_def = env_def
+    envs.num_envs = num_envs
+    envs.check_actions = check_actions
+    envs.max_episode_steps = max_episode_steps or env_def.max_episode_steps
+    envs.single_observation_space = env_def.observation_space
+    envs.single_action_space = env_def.action_space
+    envs.observation_space = batch_space(envs.single_observation_space, num_envs)
+    envs.action_space = batch_space(envs.single_action_space, num_envs)
+    envs.metadata = {**envs.metadata, "env_id": f"rlp/{env_def.name}"}
+    envs._discrete_obs = isinstance(envs.single_observation_space, gym.spaces.Discrete)
+    envs._discrete_actions = isinstance(envs.single_action_space, gym.spaces.Discrete)
+
+
 @numba.njit
 def _any_outside(values, low, high):
     """Whether any of the (1-D) `values` lies outside [low, high): one pass, stops at the first."""
@@ -87,18 +103,8 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
                  check_actions: bool = True, max_episode_steps: int | None = None) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        self.env_def = env_def
-        self.num_envs = num_envs
         self.num_threads = num_threads
-        self.check_actions = check_actions
-        self.max_episode_steps = max_episode_steps or env_def.max_episode_steps
-        self.single_observation_space = env_def.observation_space
-        self.single_action_space = env_def.action_space
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self.metadata = {**self.metadata, "env_id": f"rlp/{env_def.name}"}
-        self._discrete_obs = isinstance(self.single_observation_space, gym.spaces.Discrete)
-        self._discrete_actions = isinstance(self.single_action_space, gym.spaces.Discrete)
+        init_vector_spaces(self, env_def, num_envs, check_actions, max_episode_steps)
         kernels = cpu_kernels(env_def)
         serial = num_threads == 1 or (num_threads is None and num_envs < PARALLEL_MIN_ENVS)
         self._reset_all = kernels.reset_all_serial if serial else kernels.reset_all
