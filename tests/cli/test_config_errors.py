@@ -11,7 +11,6 @@ subprocess in its own empty directory. Those run concurrently, since each mostly
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -162,8 +161,11 @@ def _run_process(case: Case, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def process_results(tmp_path_factory: pytest.TempPathFactory):
-    """Start every subprocess case at once (a few at a time); each test waits for its own."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+    """Run the subprocess cases in the background, one at a time; each test waits for its own.
+
+    One worker: spawning processes from several threads at once once failed with EFAULT in CI.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
         futures: dict[str, tuple[Path, Future]] = {}
         for case in PROCESS_CASES:
             cwd = tmp_path_factory.mktemp(case.id)
