@@ -109,19 +109,24 @@ def pack_params(model: TransitionModel, extra: tuple[float, float] = (0.0, 0.0))
 
 
 @numba.njit(inline="always")
+def categorical_index(params, start, count, rng):
+    """Like Gymnasium's `categorical_sample`: the first k whose running sum of
+    `params[start:start + count]` exceeds a uniform draw (0 if none does)."""
+    u = next_uniform(rng)
+    total = 0.0
+    for k in range(count):
+        total += params[start + k]
+        if total > u:
+            return k
+    return 0
+
+
+@numba.njit(inline="always")
 def sample_initial(params, rng):
     """An initial state index drawn from the packed initial distribution."""
     count = int(params[NUM_INITIAL])
     start = int(params[INITIAL])
-    u = next_uniform(rng)
-    total = 0.0
-    chosen = 0
-    for k in range(count):
-        total += params[start + k]
-        if total > u:
-            chosen = k
-            break
-    return int(params[start + count + chosen])
+    return int(params[start + count + categorical_index(params, start, count, rng)])
 
 
 @numba.njit(inline="always")
@@ -130,15 +135,7 @@ def sample_outcome(s, action, params, rng):
     k_max = int(params[MAX_OUTCOMES])
     size = int(params[NUM_STATES]) * int(params[NUM_ACTIONS]) * k_max
     base = int(params[TABLE]) + (s * int(params[NUM_ACTIONS]) + action) * k_max
-    u = next_uniform(rng)
-    total = 0.0
-    chosen = 0
-    for k in range(k_max):
-        total += params[base + k]
-        if total > u:
-            chosen = k
-            break
-    index = base + chosen
+    index = base + categorical_index(params, base, k_max, rng)
     return int(params[index + size]), params[index + 2 * size], params[index + 3 * size] != 0.0
 
 
