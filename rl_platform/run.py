@@ -60,12 +60,11 @@ def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: in
     while (done_count < quota).any():
         with torch.no_grad():
             actions = policy(stepper.obs)
-        before = stepper.running_returns.copy()
         step = stepper.step(actions)
         ended = np.flatnonzero((step.terminations | step.truncations) & step.valid)
-        for i in ended:
+        for i, episode_return in zip(ended, step.episode_returns, strict=True):
             if done_count[i] < quota[i]:
-                returns.append(float(before[i] + step.rewards[i]))
+                returns.append(float(episode_return))
             done_count[i] += 1
     return np.asarray(returns)
 
@@ -119,9 +118,8 @@ class Run:
             signal.signal(signum, handler)
         self.progress.close()
         self.logger.close()
-        for envs in (self._eval_envs,):
-            if envs is not None:
-                envs.close()
+        if self._eval_envs is not None:
+            self._eval_envs.close()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stop_signal is not None:  # second signal: stop now
