@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numba
@@ -50,6 +51,8 @@ class NumbaEnvDef:
     observe_one: Callable
     params: np.ndarray = field(default_factory=lambda: np.zeros(1))
     reward_range: tuple[float, float] = (-float("inf"), float("inf"))
+    # The exact model (rl_platform.mdp.TransitionModel) when the env is a finite MDP that has one.
+    transition_model: Any = None
 
     @property
     def obs_shape(self) -> tuple[int, ...]:

@@ -71,12 +71,14 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None) ->
     try:
         import torch
 
-        agent = AGENTS.get(cfg.agent_name).make_agent(cfg, envs, torch.device("cpu"))
+        spec = AGENTS.get(cfg.agent_name)
+        agent = spec.make_agent(cfg, envs, torch.device("cpu"))
         agent.load_state_dict(load_checkpoint(checkpoint)["agent"])
         eval_seed = seed_for(cfg.seed if seed is None else seed, 3)
         returns = evaluate(lambda obs: agent.act(obs, explore=False), envs, episodes, eval_seed)
+        extra = spec.report(cfg, agent, envs) if spec.report is not None else {}
     finally:
         envs.close()
     return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "episodes": int(len(returns)), "min_return": float(np.min(returns)),
-            "max_return": float(np.max(returns)), "run_dir": str(run_dir)}
+            "max_return": float(np.max(returns)), "run_dir": str(run_dir), **extra}

@@ -90,7 +90,8 @@ class AgentSpec:
     """What the platform needs to know about an agent.
 
     `train(run)` runs the training loop on a :class:`rl_platform.run.Run`;
-    `make_agent(cfg, envs, device)` rebuilds the agent (with `act`, `load_state_dict`) for `rlp eval`.
+    `make_agent(cfg, envs, device)` rebuilds the agent (with `act`, `load_state_dict`) for `rlp eval`;
+    `report(cfg, agent, envs)`, if given, adds figures to `rlp eval`'s output (e.g. the gap to an exact optimum).
     """
 
     name: str
@@ -98,6 +99,7 @@ class AgentSpec:
     train: Callable[[Any], dict[str, float]]
     make_agent: Callable[..., Agent]
     description: str
+    report: Callable[..., dict[str, Any]] | None = None
 
 
 AGENTS: Registry[AgentSpec] = Registry("agent", entry_point_group="rl_platform.agents")

@@ -162,6 +162,17 @@ class Run:
         start_time, start_step = self._sps_clock
         return (step - start_step) / max(time.perf_counter() - start_time, 1e-9)
 
+    def steps_until_due(self, step: int) -> int:
+        """Env steps from `step` to the next log write, evaluation or checkpoint (at least 1), for agents
+        that run many steps per call."""
+        return max(int(min(self._next_log, self._next_eval, self._next_checkpoint, self.cfg.train.total_steps)) - step,
+                   1)
+
+    def log_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Extra TensorBoard scalars under the given tags (e.g. `eval/exact_return`)."""
+        for tag, value in scalars.items():
+            self.logger.writer.add_scalar(tag, value, step)
+
     def eval_due(self, step: int) -> bool:
         return step >= self._next_eval
 
@@ -213,13 +224,13 @@ class Run:
             return None
         return state
 
-    def finish(self, step: int, policy: Policy) -> dict[str, Any]:
-        """Final greedy evaluation (reusing one made at this step) and metrics.json."""
+    def finish(self, step: int, policy: Policy, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Final greedy evaluation (reusing one made at this step) and metrics.json (plus `extra` figures)."""
         if self._last_eval_step != step:
             self.evaluate(policy, step)
         metrics = {"mean_return": self.last_eval, "std_return": self.last_eval_std, "global_step": step,
                    "eval_episodes": self.cfg.train.eval_episodes,
-                   "reached_stop_return": self.reached_stop_return()}
+                   "reached_stop_return": self.reached_stop_return(), **(extra or {})}
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         self.progress.message(f"done: {step:,} steps, eval mean return {self.last_eval:.2f}; "
                               f"run directory {self.run_dir}")

@@ -10,8 +10,8 @@ from typing import Any
 from rl_platform.envs.toy_text import cliff_walking, frozen_lake, taxi
 from rl_platform.envs.toy_text.cliff_walking import cliff_walking_slippery_v1, cliff_walking_v1
 from rl_platform.envs.toy_text.frozen_lake import frozen_lake_8x8_v1, frozen_lake_v1
-from rl_platform.envs.toy_text.tabular import TransitionModel
 from rl_platform.envs.toy_text.taxi import taxi_v4
+from rl_platform.mdp import TransitionModel
 
 # (factory(**kwargs) -> NumbaEnvDef, max_episode_steps) for every env registered as rlp/<name>;
 # the limits are Gymnasium's (None: registered without a TimeLimit, as Gymnasium's CliffWalking).

@@ -24,6 +24,7 @@ import numpy as np
 
 from rl_platform.envs.kernel import NumbaEnvDef
 from rl_platform.envs.toy_text import tabular
+from rl_platform.mdp import TransitionModel, model_from_outcomes
 
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 NROW, NCOL = 4, 12
@@ -31,7 +32,7 @@ START, GOAL = 3 * NCOL + 0, 3 * NCOL + 11
 _DELTAS = {UP: (-1, 0), RIGHT: (0, 1), DOWN: (1, 0), LEFT: (0, -1)}
 
 
-def transition_model(is_slippery: bool = False) -> tabular.TransitionModel:
+def transition_model(is_slippery: bool = False) -> TransitionModel:
     """The exact model (Gymnasium's `P` and `initial_state_distrib`) of CliffWalking.
 
     The goal and cliff cells have rows too (as in Gymnasium), though an episode never stands on them.
@@ -55,16 +56,17 @@ def transition_model(is_slippery: bool = False) -> tabular.TransitionModel:
         outcomes.append(per_action)
     initial = np.zeros(NROW * NCOL)
     initial[START] = 1.0
-    return tabular.model_from_outcomes(outcomes, initial)
+    return model_from_outcomes(outcomes, initial)
 
 
 def _env_def(name: str, is_slippery: bool) -> NumbaEnvDef:
+    model = transition_model(is_slippery)
     return NumbaEnvDef(
         name=name, state_size=1,
         observation_space=gym.spaces.Discrete(NROW * NCOL), action_space=gym.spaces.Discrete(4),
         max_episode_steps=tabular.NO_TIME_LIMIT, reset_one=tabular.reset_one, step_one=tabular.step_one,
-        observe_one=tabular.observe_one, params=tabular.pack_params(transition_model(is_slippery)),
-        reward_range=(-100.0, -1.0),
+        observe_one=tabular.observe_one, params=tabular.pack_params(model),
+        reward_range=(-100.0, -1.0), transition_model=model,
     )
 
 

@@ -31,6 +31,7 @@ from gymnasium.envs.toy_text.frozen_lake import MAPS, generate_random_map
 
 from rl_platform.envs.kernel import NumbaEnvDef
 from rl_platform.envs.toy_text import tabular
+from rl_platform.mdp import TransitionModel, model_from_outcomes
 
 LEFT, DOWN, RIGHT, UP = 0, 1, 2, 3
 
@@ -46,7 +47,7 @@ def _board(desc: Sequence[str] | None, map_name: str | None) -> list[str]:
 
 def transition_model(desc: Sequence[str] | None = None, map_name: str | None = "4x4", is_slippery: bool = True,
                      success_rate: float = 1.0 / 3.0,
-                     reward_schedule: tuple[float, float, float] = (1, 0, 0)) -> tabular.TransitionModel:
+                     reward_schedule: tuple[float, float, float] = (1, 0, 0)) -> TransitionModel:
     """The exact model (Gymnasium's `P` and `initial_state_distrib`) for these FrozenLake kwargs.
 
     In G and H every action keeps the player there with reward 0, terminated (never reached in an
@@ -85,7 +86,7 @@ def transition_model(desc: Sequence[str] | None = None, map_name: str | None = "
             outcomes.append(per_action)
     initial = np.array([letter == "S" for line in board for letter in line], dtype=np.float64)
     initial /= initial.sum()
-    return tabular.model_from_outcomes(outcomes, initial)
+    return model_from_outcomes(outcomes, initial)
 
 
 def _env_def(name: str, max_episode_steps: int, desc, map_name, is_slippery, success_rate,
@@ -96,7 +97,7 @@ def _env_def(name: str, max_episode_steps: int, desc, map_name, is_slippery, suc
         observation_space=gym.spaces.Discrete(model.num_states), action_space=gym.spaces.Discrete(4),
         max_episode_steps=max_episode_steps, reset_one=tabular.reset_one, step_one=tabular.step_one,
         observe_one=tabular.observe_one, params=tabular.pack_params(model),
-        reward_range=(min(reward_schedule), max(reward_schedule)),
+        reward_range=(min(reward_schedule), max(reward_schedule)), transition_model=model,
     )
 
 

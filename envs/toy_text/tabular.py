@@ -2,8 +2,8 @@
 
 Every toy-text env is a finite MDP given, as in Gymnasium, by a transition table: for each state `s`
 and action `a`, a short list of outcomes `(probability, next_state, reward, terminated)`, plus an
-initial-state distribution. :class:`TransitionModel` holds it as dense arrays padded to `K` outcomes
-(padding has probability 0 and is never drawn).
+initial-state distribution. :class:`rl_platform.mdp.TransitionModel` holds it as dense arrays padded
+to `K` outcomes (padding has probability 0 and is never drawn).
 
 Sampling is exactly Gymnasium's `categorical_sample`: draw `u` uniform on [0, 1), accumulate the
 probabilities in order and take the first outcome whose running sum exceeds `u` (outcome 0 when
@@ -26,72 +26,17 @@ variants use the same compiled kernels.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numba
 import numpy as np
 
 from rl_platform.envs.kernel import next_uniform
+from rl_platform.mdp import TransitionModel
 
 NUM_STATES, NUM_ACTIONS, MAX_OUTCOMES, NUM_INITIAL, INITIAL, TABLE, EXTRA = 0, 1, 2, 3, 4, 5, 6
 HEADER_SIZE = 8
 
 # Stands in for "no time limit" (Gymnasium registers CliffWalking without one): never reached.
 NO_TIME_LIMIT = int(np.iinfo(np.int64).max)
-
-
-class TransitionModel(NamedTuple):
-    """The exact finite-MDP model of an env, for tabular agents and value iteration.
-
-    `probs[s, a, k]`, `next_state[s, a, k]`, `reward[s, a, k]`, `terminated[s, a, k]`: outcome `k` of
-    action `a` in state `s` (shape (S, A, K)); `num_outcomes[s, a]` of them are Gymnasium's (some may
-    have probability 0), the rest padding (probability 0, next state `s`, reward 0, not terminated).
-    `initial[s]`: probability that an episode starts in `s`.
-    Expected reward of (s, a): `(probs * reward).sum(-1)`; outcomes are listed in Gymnasium's order.
-    """
-
-    probs: np.ndarray  # float64 (S, A, K)
-    next_state: np.ndarray  # int64 (S, A, K)
-    reward: np.ndarray  # float64 (S, A, K)
-    terminated: np.ndarray  # bool (S, A, K)
-    initial: np.ndarray  # float64 (S,)
-    num_outcomes: np.ndarray  # int64 (S, A)
-
-    @property
-    def num_states(self) -> int:
-        return self.probs.shape[0]
-
-    @property
-    def num_actions(self) -> int:
-        return self.probs.shape[1]
-
-    def as_dict(self) -> dict[int, dict[int, list[tuple[float, int, float, bool]]]]:
-        """The model in Gymnasium's `env.unwrapped.P` format: `P[s][a] = [(p, next_state, reward, terminated), ...]`."""
-        table: dict[int, dict[int, list[tuple[float, int, float, bool]]]] = {}
-        for s in range(self.num_states):
-            table[s] = {}
-            for a in range(self.num_actions):
-                table[s][a] = [(float(self.probs[s, a, k]), int(self.next_state[s, a, k]), float(self.reward[s, a, k]),
-                                bool(self.terminated[s, a, k]))
-                               for k in range(self.num_outcomes[s, a])]
-        return table
-
-
-def model_from_outcomes(outcomes: list[list[list[tuple[float, int, float, bool]]]],
-                        initial: np.ndarray) -> TransitionModel:
-    """Dense arrays from `outcomes[s][a] = [(probability, next_state, reward, terminated), ...]`."""
-    num_states, num_actions = len(outcomes), len(outcomes[0])
-    k_max = max(len(row) for per_state in outcomes for row in per_state)
-    probs = np.zeros((num_states, num_actions, k_max))
-    next_state = np.tile(np.arange(num_states)[:, None, None], (1, num_actions, k_max))
-    reward = np.zeros((num_states, num_actions, k_max))
-    terminated = np.zeros((num_states, num_actions, k_max), dtype=bool)
-    num_outcomes = np.array([[len(row) for row in per_state] for per_state in outcomes], dtype=np.int64)
-    for s, per_state in enumerate(outcomes):
-        for a, row in enumerate(per_state):
-            for k, (p, s_next, r, done) in enumerate(row):
-                probs[s, a, k], next_state[s, a, k], reward[s, a, k], terminated[s, a, k] = p, s_next, r, done
-    return TransitionModel(probs, next_state, reward, terminated, np.asarray(initial, dtype=np.float64), num_outcomes)
 
 
 def pack_params(model: TransitionModel, extra: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:

@@ -42,6 +42,7 @@ import numpy as np
 from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
 from rl_platform.envs.toy_text import tabular
 from rl_platform.envs.toy_text.tabular import sample_initial, sample_outcome  # by name: the CUDA build swaps them
+from rl_platform.mdp import TransitionModel, model_from_outcomes
 
 MAP = [
     "+---------+",
@@ -124,7 +125,7 @@ def _outcomes(row, col, pass_idx, dest_idx, action, is_rainy, rainy_probability)
 
 
 def transition_model(is_rainy: bool = False, fickle_passenger: bool = False, rainy_probability: float = 0.8,
-                     fickle_probability: float = 0.3) -> tabular.TransitionModel:
+                     fickle_probability: float = 0.3) -> TransitionModel:
     """The exact model (Gymnasium's `P` and `initial_state_distrib`) of Taxi.
 
     Takes the env's kwargs; `fickle_passenger` and `fickle_probability` do not change it: the fickle
@@ -141,7 +142,7 @@ def transition_model(is_rainy: bool = False, fickle_passenger: bool = False, rai
                         initial[s] += 1
                     outcomes[s] = [_outcomes(row, col, pass_idx, dest_idx, a, is_rainy, rainy_probability)
                                    for a in range(6)]
-    return tabular.model_from_outcomes(outcomes, initial / initial.sum())
+    return model_from_outcomes(outcomes, initial / initial.sum())
 
 
 # -- per-env functions (state = [s, fickle pending]) ---------------------------------------------
@@ -171,11 +172,13 @@ def step_one(state, action, params, rng):
 def taxi_v4(is_rainy: bool = False, fickle_passenger: bool = False, rainy_probability: float = 0.8,
          fickle_probability: float = 0.3) -> NumbaEnvDef:
     """Taxi-v4 with Gymnasium's kwargs."""
-    params = tabular.pack_params(transition_model(is_rainy, rainy_probability=rainy_probability),
-                                 extra=(float(fickle_passenger), fickle_probability))
+    model = transition_model(is_rainy, rainy_probability=rainy_probability)
+    params = tabular.pack_params(model, extra=(float(fickle_passenger), fickle_probability))
     return NumbaEnvDef(
         name="Taxi-v4", state_size=2,
         observation_space=gym.spaces.Discrete(500), action_space=gym.spaces.Discrete(6),
         max_episode_steps=200, reset_one=reset_one, step_one=step_one, observe_one=tabular.observe_one,
         params=params, reward_range=(-10.0, 20.0),
+        # A fickle passenger's hidden flag makes the table alone inexact.
+        transition_model=None if fickle_passenger else model,
     )

@@ -1,0 +1,83 @@
+"""The whole act -> step -> learn loop of tabular Q-learning over a Numba vector env, in one compiled kernel.
+
+No Python runs between steps: the kernel calls the env's own `step_one` / `reset_one` / `observe_one`
+(the functions its vector env is built from, see :mod:`rl_platform.envs.kernel`) on the env's state
+arrays, so the env is left exactly as its vector env would have left it. Each vector step does what
+the Python loop does with the same numbers: every env picks its action from the Q-values at the start
+of the step, then env by env: step, learn from the transition, and reset if the episode ended (same
+step; truncation at the env's time limit, which bootstraps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numba
+
+from rl_platform.agents.tabular_q.features import active_features
+from rl_platform.agents.tabular_q.rules import SARSA, epsilon_greedy, learn_one, linear_schedule
+from rl_platform.envs.kernel import NumbaEnvDef, compiled_one
+
+_cache: dict[tuple[Callable, ...], Callable] = {}
+
+
+def fused_kernel(env_def: NumbaEnvDef) -> Callable:
+    """`train_steps(...)` for `env_def`'s functions, compiled once per process (see its docstring)."""
+    key = (env_def.reset_one, env_def.step_one, env_def.observe_one)
+    if key in _cache:
+        return _cache[key]
+    reset_one = compiled_one(env_def.reset_one)
+    step_one = compiled_one(env_def.step_one)
+    observe_one = compiled_one(env_def.observe_one)
+
+    def train_steps(states, env_rng, elapsed, max_steps, params, q, spec, rule, gamma, schedule, start_step,
+                    num_vector_steps, agent_rng, actions, features, obs_row, next_features, running_returns,
+                    running_lengths, episode_returns, episode_lengths):
+        """Run `num_vector_steps` vector steps from global step `start_step`. `schedule` holds (eps start,
+        eps end, eps steps, lr start, lr end, lr steps). `actions` holds SARSA's next actions between
+        calls, `features` each env's current features. Finished episodes go to `episode_returns` /
+        `episode_lengths`. Returns (episodes finished, sum of |TD error|)."""
+        num_envs = states.shape[0]
+        step = start_step
+        finished = 0
+        abs_td = 0.0
+        for _ in range(num_vector_steps):
+            eps = linear_schedule(schedule[0], schedule[1], schedule[2], step)
+            lr = linear_schedule(schedule[3], schedule[4], schedule[5], step)
+            if rule != SARSA:
+                for i in range(num_envs):
+                    actions[i] = epsilon_greedy(q, features[i], eps, agent_rng[i:i + 1])
+            for i in range(num_envs):
+                reward, terminated = step_one(states[i], actions[i], params, env_rng[i:i + 1])
+                elapsed[i] += 1
+                truncated = elapsed[i] >= max_steps
+                observe_one(states[i], params, obs_row)
+                active_features(obs_row, spec, next_features)
+                td_error, next_action = learn_one(q, rule, features[i], actions[i], reward, next_features,
+                                                  terminated, gamma, lr, eps, agent_rng[i:i + 1])
+                abs_td += abs(td_error)
+                running_returns[i] += reward
+                running_lengths[i] += 1
+                if terminated or truncated:
+                    episode_returns[finished] = running_returns[i]
+                    episode_lengths[finished] = running_lengths[i]
+                    finished += 1
+                    running_returns[i] = 0.0
+                    running_lengths[i] = 0
+                    reset_one(states[i], params, env_rng[i:i + 1])
+                    elapsed[i] = 0
+                    observe_one(states[i], params, obs_row)
+                    active_features(obs_row, spec, features[i])
+                    if rule == SARSA:
+                        actions[i] = epsilon_greedy(q, features[i], eps, agent_rng[i:i + 1])
+                else:
+                    for t in range(next_features.shape[0]):
+                        features[i, t] = next_features[t]
+                    if rule == SARSA:
+                        actions[i] = next_action
+            step += num_envs
+        return finished, abs_td
+
+    kernel = numba.njit(_nrt=False)(train_steps)  # allocates nothing; see rules.py on `_nrt=False`
+    _cache[key] = kernel
+    return kernel
