@@ -118,3 +118,34 @@ def make_wrong_size_vector_env(num_envs: int) -> gym.vector.VectorEnv:
 
 
 NOT_CALLABLE = 42
+
+
+class ChainEnv(gym.Env):
+    """A corridor of `length` cells with discrete observations: start in cell 0, action 1 moves right and
+    action 0 left (each succeeds with probability `success`, else the agent stays); reaching the last
+    cell ends the episode with reward 1. Publishes its model as Gymnasium's toy-text envs do (`P`,
+    `initial_state_distrib`), so tabular agents can compare themselves with the exact optimum."""
+
+    def __init__(self, length: int = 6, success: float = 0.8) -> None:
+        self.observation_space = spaces.Discrete(length)
+        self.action_space = spaces.Discrete(2)
+        self.initial_state_distrib = np.eye(length)[0]
+        self.P: dict[int, dict[int, list[tuple[float, int, float, bool]]]] = {}
+        for s in range(length):
+            self.P[s] = {}
+            for a in (0, 1):
+                target = min(max(s + (1 if a == 1 else -1), 0), length - 1)
+                outcomes = [(success, target), (1.0 - success, s)]
+                self.P[s][a] = [(p, s2, float(s2 == length - 1), s2 == length - 1) for p, s2 in outcomes]
+        self.state = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        super().reset(seed=seed)
+        self.state = 0
+        return self.state, {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        outcomes = self.P[self.state][int(action)]
+        p, s2, reward, terminated = outcomes[0] if self.np_random.random() < outcomes[0][0] else outcomes[1]
+        self.state = s2
+        return s2, reward, terminated, False, {}

@@ -68,7 +68,8 @@ def feature_spec(space: gym.Space, discretization: str, bins: Sequence[int], num
         if discretization != "none":
             raise ConfigError("agent.discretization", f"the observation space {space} is already discrete; "
                               "use 'none'.")
-        nvec = np.atleast_1d(np.asarray(getattr(space, "nvec", space.n), dtype=np.int64)).ravel()
+        sizes = space.nvec if isinstance(space, gym.spaces.MultiDiscrete) else space.n
+        nvec = np.atleast_1d(np.asarray(sizes, dtype=np.int64)).ravel()
         start = np.atleast_1d(np.asarray(space.start, dtype=np.float64)).ravel()
         strides, size = _row_major(nvec)
         return FeatureSpec(DISCRETE, start, np.ones(len(nvec)), nvec, strides, np.zeros((1, len(nvec))), size)
