@@ -130,6 +130,11 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
                        for s in (0, 1)]
         self._has_reset = False
 
+    @property
+    def params(self) -> np.ndarray:
+        """The env's parameter array as the kernels read it (for code that calls the env's functions itself)."""
+        return self._params
+
     # -- outputs ------------------------------------------------------------------------------
     def _view(self, array: np.ndarray) -> np.ndarray:
         return array[..., 0] if self._discrete_obs else array

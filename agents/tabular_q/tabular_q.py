@@ -138,12 +138,17 @@ class TabularQAgent:
             self.pending_ready = bool(state["pending_ready"])
 
 
+def schedule_params(cfg: TabularQConfig, total_steps: int) -> np.ndarray:
+    """(eps start, eps end, eps decay steps, lr start, lr end, lr decay steps), as the fused kernel reads them."""
+    lr_final = cfg.lr if cfg.lr_final is None else cfg.lr_final
+    return np.array([cfg.exploration_initial_eps, cfg.exploration_final_eps, cfg.exploration_fraction * total_steps,
+                     cfg.lr, lr_final, cfg.lr_fraction * total_steps])
+
+
 def schedules(cfg: TabularQConfig, total_steps: int, step: int) -> tuple[float, float]:
     """(epsilon, learning rate) at env step `step`."""
-    eps = linear_schedule(cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                          cfg.exploration_fraction * total_steps, step)
-    lr_final = cfg.lr if cfg.lr_final is None else cfg.lr_final
-    return eps, linear_schedule(cfg.lr, lr_final, cfg.lr_fraction * total_steps, step)
+    p = schedule_params(cfg, total_steps)
+    return linear_schedule(p[0], p[1], p[2], step), linear_schedule(p[3], p[4], p[5], step)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,15 +210,11 @@ class FusedLoop:
     def run(self, step: int, env_steps: int) -> Chunk:
         envs, agent, cfg = self.envs, self.agent, self.agent.cfg
         vector_steps = min(-(-env_steps // envs.num_envs), max(FUSED_CHUNK // envs.num_envs, 1))
-        lr_final = cfg.lr if cfg.lr_final is None else cfg.lr_final
-        schedule = np.array([cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                             cfg.exploration_fraction * self.total_steps, cfg.lr, lr_final,
-                             cfg.lr_fraction * self.total_steps])
         finished, abs_td = self.kernel(
-            envs.states, envs.rng, envs.elapsed, envs.max_episode_steps, envs._params, agent.q, agent.spec,
-            agent.rule, cfg.gamma, schedule, step, vector_steps, agent.rng, self.actions, self.features,
-            self.obs_row, self.next_features, self.running_returns, self.running_lengths, self.episode_returns,
-            self.episode_lengths)
+            envs.states, envs.rng, envs.elapsed, envs.max_episode_steps, envs.params, agent.q, agent.spec,
+            agent.rule, cfg.gamma, schedule_params(cfg, self.total_steps), step, vector_steps, agent.rng,
+            self.actions, self.features, self.obs_row, self.next_features, self.running_returns, self.running_lengths,
+            self.episode_returns, self.episode_lengths)
         done_steps = vector_steps * envs.num_envs
         agent.set_schedules(step + done_steps, self.total_steps)
         return Chunk(done_steps, self.episode_returns[:finished].copy(), self.episode_lengths[:finished].copy(),
