@@ -187,7 +187,7 @@ class PythonLoop:
         return {}  # Gymnasium envs' state cannot be saved: a resumed run starts fresh episodes
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        self.agent.pending_ready = False  # fresh episodes: SARSA's saved next actions were for other states
 
 
 class FusedLoop:
