@@ -133,7 +133,7 @@ _kernel_cache: dict[tuple[Callable, ...], CUDAKernels] = {}
 
 def cuda_kernels(env: NumbaEnvDef) -> CUDAKernels:
     """The CUDA `reset_all` / `step_all` for `env`, built once per process (compiled at first launch)."""
-    key = (env.reset_one, env.step_one, env.observe_one)
+    key = env.functions
     if key not in _kernel_cache:
         reset_all, step_all = kernel_functions(env)
         _kernel_cache[key] = CUDAKernels(cuda.jit(reset_all), cuda.jit(step_all))

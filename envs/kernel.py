@@ -55,6 +55,11 @@ class NumbaEnvDef:
     transition_model: Any = None
 
     @property
+    def functions(self) -> tuple[Callable, Callable, Callable]:
+        """(reset_one, step_one, observe_one): kernels depend on these alone, so they are cached by them."""
+        return self.reset_one, self.step_one, self.observe_one
+
+    @property
     def obs_shape(self) -> tuple[int, ...]:
         return tuple(self.observation_space.shape) if self.observation_space.shape else ()
 
@@ -86,18 +91,22 @@ def compiled_one(function: Callable) -> Callable:
     return _one_cache[function]
 
 
+def compiled_functions(env: NumbaEnvDef) -> tuple[Callable, Callable, Callable]:
+    """The CPU compilations of `env.functions`, for kernels that call them."""
+    reset_one, step_one, observe_one = (compiled_one(function) for function in env.functions)
+    return reset_one, step_one, observe_one
+
+
 def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
     """The batched, multi-threaded (prange) reset and step for `env`, compiled once per process.
 
     Kernels depend only on the env's functions, so variants that differ in `params` (maps, physics
     constants) share them.
     """
-    key = (env.reset_one, env.step_one, env.observe_one)
+    key = env.functions
     if key in _kernel_cache:
         return _kernel_cache[key]
-    reset_one = compiled_one(env.reset_one)
-    step_one = compiled_one(env.step_one)
-    observe_one = compiled_one(env.observe_one)
+    reset_one, step_one, observe_one = compiled_functions(env)
 
     def reset_all(states, params, rng, elapsed, obs, mask):
         for i in numba.prange(states.shape[0]):

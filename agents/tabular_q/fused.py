@@ -16,19 +16,17 @@ import numba
 
 from rl_platform.agents.tabular_q.features import active_features
 from rl_platform.agents.tabular_q.rules import SARSA, epsilon_greedy, learn_one, linear_schedule
-from rl_platform.envs.kernel import NumbaEnvDef, compiled_one
+from rl_platform.envs.kernel import NumbaEnvDef, compiled_functions
 
 _cache: dict[tuple[Callable, ...], Callable] = {}
 
 
 def fused_kernel(env_def: NumbaEnvDef) -> Callable:
     """`train_steps(...)` for `env_def`'s functions, compiled once per process (see its docstring)."""
-    key = (env_def.reset_one, env_def.step_one, env_def.observe_one)
+    key = env_def.functions
     if key in _cache:
         return _cache[key]
-    reset_one = compiled_one(env_def.reset_one)
-    step_one = compiled_one(env_def.step_one)
-    observe_one = compiled_one(env_def.observe_one)
+    reset_one, step_one, observe_one = compiled_functions(env_def)
 
     def train_steps(states, env_rng, elapsed, max_steps, params, q, spec, rule, gamma, schedule, start_step,
                     num_vector_steps, agent_rng, actions, features, obs_row, next_features, running_returns,
