@@ -50,7 +50,12 @@ from common import REPO_ROOT, format_table, machine_info, median, write_json  # 
 
 import rl_platform.envs  # noqa: E402, F401  (registers rlp/ envs)
 from rl_platform import experiment  # noqa: E402
-from rl_platform.agents.tabular_q.tabular_q import FusedLoop, TabularQAgent, TabularQConfig  # noqa: E402
+from rl_platform.agents.tabular_q.tabular_q import (  # noqa: E402
+    FusedLoop,
+    TabularQAgent,
+    TabularQConfig,
+    schedule_params,
+)
 from rl_platform.envs.toy_text import transition_model  # noqa: E402
 from rl_platform.mdp import TransitionModel, best_stationary_policy, evaluate_policy, model_from_gymnasium  # noqa: E402
 from rl_platform.run import evaluate, seed_for  # noqa: E402
@@ -95,12 +100,11 @@ class Textbook:
 
     def run(self, step: int, n: int) -> None:
         cfg, env, q, rng, s = self.cfg, self.env, self.q, self.rng, self.s
-        lr_final = cfg.lr if cfg.lr_final is None else cfg.lr_final
-        eps_steps, lr_steps = cfg.exploration_fraction * self.total, cfg.lr_fraction * self.total
+        eps_start, eps_end, eps_steps, lr_start, lr_end, lr_steps = schedule_params(cfg, self.total).tolist()
         num_actions, gamma = q.shape[1], cfg.gamma
         for t in range(step, step + n):
-            eps = linear(cfg.exploration_initial_eps, cfg.exploration_final_eps, eps_steps, t)
-            lr = linear(cfg.lr, lr_final, lr_steps, t)
+            eps = linear(eps_start, eps_end, eps_steps, t)
+            lr = linear(lr_start, lr_end, lr_steps, t)
             if rng.random() < eps:
                 a = int(rng.integers(num_actions))
             else:

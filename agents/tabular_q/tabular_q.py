@@ -111,11 +111,12 @@ class TabularQAgent:
         """Learn from one vector step, env by env. `obs`: the observations after it (the new episodes'
         first ones where episodes ended), from which SARSA draws its next actions."""
         dones = batch.terminations | batch.truncations
-        current = self.features(obs if obs is not None else batch.next_obs)
+        next_features = self.features(batch.next_obs)
+        # Only SARSA reads the features after the step (its next actions); the others get a stand-in.
+        current = self.features(obs) if self.rule == SARSA and obs is not None else next_features
         abs_td = learn_batch(self.q, self.rule, self.features(batch.obs), np.asarray(batch.actions, dtype=np.int64),
-                             np.asarray(batch.rewards, dtype=np.float64), self.features(batch.next_obs),
-                             batch.terminations, dones, batch.valid, current, self.cfg.gamma, self.lr,
-                             self.epsilon, self.rng, self.pending)
+                             np.asarray(batch.rewards, dtype=np.float64), next_features, batch.terminations, dones,
+                             batch.valid, current, self.cfg.gamma, self.lr, self.epsilon, self.rng, self.pending)
         self.pending_ready = self.rule == SARSA
         return {"td_error": abs_td / max(int(batch.valid.sum()), 1)}
 
