@@ -17,3 +17,7 @@ class ConfigError(UserError):
 
 class EnvError(UserError):
     """An environment id cannot be made, or the env breaks the Gymnasium API."""
+
+
+class TrainingFailed(UserError):
+    """Training stopped because a part of it failed (e.g. a worker process died); a checkpoint was saved."""

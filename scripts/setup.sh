@@ -12,7 +12,7 @@ if [ ! -f "$stamp" ]; then
     echo "setting up $venv (first time only)..."
     quiet_pip --upgrade pip
     quiet_pip -c constraints.txt "torch==2.13.0"
-    quiet_pip -c constraints.txt -e ".[dev,bench]"
+    quiet_pip -c constraints.txt -e ".[dev,bench,ray]"
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi

@@ -1,0 +1,12 @@
+"""A3C / A2C agent; importing this module registers it as 'a3c'."""
+
+from rl_platform.agents.a3c.a3c import A3CAgent, A3CConfig, make_agent, train
+from rl_platform.registry import AGENTS, AgentSpec
+
+AGENTS.register("a3c", AgentSpec(
+    name="a3c", config_cls=A3CConfig, train=train, make_agent=make_agent,
+    description="A3C: asynchronous workers (processes or Ray actors) on a shared model, or synchronous A2C; "
+                "discrete and continuous actions",
+))
+
+__all__ = ["A3CAgent", "A3CConfig", "make_agent", "train"]

@@ -1,0 +1,301 @@
+"""A3C (Mnih et al., 2016) and its synchronous variant A2C, for discrete and continuous actions.
+
+Read top to bottom: config, the n-step rollout a learner collects, the agent (act / update), then
+the synchronous training loop. The asynchronous loops (worker processes in `hogwild.py`, Ray
+actors in `ray_backend.py`) run the same `RolloutCollector` and `A3CAgent.compute_gradients`.
+Bootstrapping follows Gymnasium's split: a terminated step has no future value; a truncated step
+bootstraps from the value of its true final observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rl_platform.agents.a3c.shared_optim import OPTIMIZERS, SharedOptimizer
+from rl_platform.config import ExperimentConfig, ModelConfig, option
+from rl_platform.errors import ConfigError
+from rl_platform.nn import ActorCritic, build_actor_critic, clip_grad_norm
+from rl_platform.returns import n_step_returns
+from rl_platform.rollout import VectorStepper
+from rl_platform.run import Run
+
+
+@dataclass
+class A3CConfig:
+    """A3C / A2C hyperparameters (the `agent:` section)."""
+
+    mode: str = option("async", "'async': A3C worker processes on a shared model; 'sync': A2C on one vector env",
+                       choices=("async", "sync"))
+    backend: str = option("torch", "async workers as torch.multiprocessing processes ('torch') or Ray actors ('ray')",
+                          choices=("torch", "ray"))
+    num_workers: int = option(2, "async workers, each with its own vector env of env.num_envs envs", ge=1)
+    n_steps: int = option(5, "steps per env in each rollout (the n of the n-step return)", ge=1)
+    gamma: float = option(0.99, "discount factor", ge=0, le=1)
+    lr: float = option(7e-4, "learning rate at the start", gt=0)
+    anneal_lr: bool = option(True, "anneal the learning rate linearly to 0 over train.total_steps")
+    optimizer: str = option("rmsprop", "shared optimizer; its statistics are shared by all workers",
+                            choices=tuple(OPTIMIZERS))
+    rmsprop_alpha: float = option(0.99, "RMSProp decay of the squared-gradient average", gt=0, lt=1)
+    optimizer_eps: float = option(1e-5, "optimizer epsilon", gt=0)
+    ent_coef: float = option(0.01, "entropy bonus coefficient", ge=0)
+    vf_coef: float = option(0.5, "value-loss coefficient", ge=0)
+    max_grad_norm: float = option(0.5, "gradient-norm clip (0: no clipping)", ge=0)
+    normalize_advantage: bool = option(False, "normalize advantages within each rollout")
+    shared_encoder: bool = option(False, "actor and critic share one encoder (else each has its own)")
+    log_std_init: float = option(0.0, "continuous actions: initial log standard deviation")
+    state_dependent_std: bool = option(False, "continuous actions: log-std is a function of the state, not a vector")
+    squash: str = option("clip", "continuous actions: map the Gaussian sample into the bounds by 'clip' or 'tanh'",
+                         choices=("clip", "tanh"))
+    max_restarts: int = option(3, "async: a worker that dies is restarted this many times in all, then training "
+                               "stops with an error and a checkpoint", ge=0)
+    start_method: str = option("forkserver", "torch backend: how worker processes start ('fork' is not offered: "
+                               "torch's thread pools do not survive it)", choices=("forkserver", "spawn"))
+    ray_address: str | None = option(None, "ray backend: cluster address for ray.init ('auto', 'ray://host:10001'); "
+                                     "null starts a local instance")
+    ray_num_cpus: int | None = option(None, "ray backend: CPUs of a local instance (null: all)", ge=1)
+
+
+@dataclass
+class Rollout:
+    """`n_steps` vector steps, time-major `(T, num_envs, ...)`. Rows where `valid` is False are auto-reset steps."""
+
+    obs: np.ndarray
+    raw_actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    valid: np.ndarray
+    final_index: np.ndarray  # (t, env) of truncated steps, which bootstrap from their final observation
+    final_obs: np.ndarray
+    last_obs: np.ndarray  # the observation after the rollout, for R_T = V(s_T)
+    episode_returns: np.ndarray
+    episode_lengths: np.ndarray
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.valid.sum())
+
+
+class RolloutCollector:
+    """Steps a vector env `n_steps` times with an agent's sampling policy, into preallocated arrays."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, n_steps: int, seed: int | None) -> None:
+        self.stepper = VectorStepper(envs, seed=seed)
+        num_envs, space = envs.num_envs, envs.single_observation_space
+        self.obs = np.zeros((n_steps, num_envs, *space.shape), dtype=space.dtype)
+        shape = (n_steps, num_envs)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminations = np.zeros(shape, dtype=bool)
+        self.truncations = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
+        self.raw_actions: np.ndarray | None = None
+
+    def collect(self, agent: A3CAgent) -> Rollout:
+        final_index, final_obs, returns, lengths = [], [], [], []
+        for t in range(self.obs.shape[0]):
+            self.obs[t] = self.stepper.obs
+            raw, env_actions = agent.sample(self.obs[t])
+            if self.raw_actions is None:
+                self.raw_actions = np.zeros((self.obs.shape[0], *raw.shape), dtype=raw.dtype)
+            self.raw_actions[t] = raw
+            step = self.stepper.step(env_actions)
+            self.rewards[t], self.terminations[t] = step.rewards, step.terminations
+            self.truncations[t] = step.truncations
+            self.valid[t] = step.valid
+            truncated = np.flatnonzero(step.truncations & ~step.terminations & step.valid)
+            if len(truncated):
+                final_index += [(t, i) for i in truncated]
+                final_obs.append(np.array(step.next_obs[truncated]))
+            returns.append(step.episode_returns)
+            lengths.append(step.episode_lengths)
+        space = self.obs.shape[2:]
+        return Rollout(self.obs, self.raw_actions, self.rewards, self.terminations, self.truncations, self.valid,
+                       np.array(final_index, dtype=np.int64).reshape(-1, 2),
+                       np.concatenate(final_obs) if final_obs else np.zeros((0, *space), self.obs.dtype),
+                       np.array(self.stepper.obs), np.concatenate(returns), np.concatenate(lengths))
+
+
+def annealed_lr(cfg: A3CConfig, step: int, total_steps: int) -> float:
+    """`cfg.lr`, annealed linearly to 0 at `total_steps` if `cfg.anneal_lr`."""
+    return cfg.lr * max(1.0 - step / total_steps, 0.0) if cfg.anneal_lr else cfg.lr
+
+
+class A3CAgent:
+    """An actor-critic model, and the optimizer that applies its gradients to the (possibly shared) parameters.
+
+    `model` computes the loss. `target` is the model whose parameters the optimizer updates: the same
+    module in A2C; the shared-memory model in A3C, where `model` is the worker's local copy that
+    is refreshed from `target` after every update.
+    """
+
+    def __init__(self, cfg: A3CConfig, model: ActorCritic, target: ActorCritic | None = None,
+                 optimizer: SharedOptimizer | None = None) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.target = model if target is None else target
+        self.optimizer = optimizer
+        self.lr = cfg.lr
+
+    def sample(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(raw actions the loss needs, actions for the env), sampled from the policy."""
+        with torch.no_grad():
+            raw = self.model.policy(torch.as_tensor(obs)).sample()
+        return raw.numpy(), self.model.env_actions(raw)
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        if explore:
+            return self.sample(obs)[1]
+        with torch.no_grad():
+            return self.model.env_actions(self.model.greedy(torch.as_tensor(obs)))
+
+    def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
+        """policy loss - ent_coef * entropy + vf_coef * value loss, averaged over valid steps."""
+        steps, num_envs = rollout.rewards.shape
+        obs = torch.as_tensor(rollout.obs).flatten(0, 1)
+        dist, values = self.model(obs)
+        with torch.no_grad():
+            bootstrap = self.model.value(torch.as_tensor(np.concatenate([rollout.last_obs, rollout.final_obs])))
+        final_values = np.zeros((steps, num_envs), dtype=np.float32)
+        t, i = rollout.final_index.T
+        final_values[t, i] = bootstrap[num_envs:].numpy()
+        returns = n_step_returns(rollout.rewards, rollout.terminations, rollout.truncations, final_values,
+                                 bootstrap[:num_envs].numpy(), self.cfg.gamma)
+        returns = torch.as_tensor(returns).flatten()
+        valid = torch.as_tensor(rollout.valid).flatten().float()
+        count = valid.sum().clamp(min=1.0)
+        advantages = (returns - values).detach()
+        if self.cfg.normalize_advantage:
+            mean = (advantages * valid).sum() / count
+            std = (((advantages - mean) ** 2 * valid).sum() / count).sqrt()
+            advantages = (advantages - mean) / (std + 1e-8)
+        log_probs = dist.log_prob(torch.as_tensor(rollout.raw_actions).flatten(0, 1))
+        policy_loss = -(log_probs * advantages * valid).sum() / count
+        value_loss = ((returns - values) ** 2 * valid).sum() / count
+        entropy = (dist.entropy() * valid).sum() / count
+        loss = policy_loss + self.cfg.vf_coef * value_loss - self.cfg.ent_coef * entropy
+        return loss, {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                      "entropy": entropy.item()}
+
+    def compute_gradients(self, rollout: Rollout) -> dict[str, float]:
+        """Gradients of the loss (clipped) in `model`'s `.grad`; returns the stats."""
+        loss, stats = self.loss(rollout)
+        self.model.zero_grad(set_to_none=False)
+        loss.backward()
+        if self.cfg.max_grad_norm > 0:
+            stats["grad_norm"] = clip_grad_norm(self.gradients(), self.cfg.max_grad_norm).item()
+        return stats
+
+    def gradients(self) -> list[torch.Tensor]:
+        return [p.grad for p in self.model.parameters()]
+
+    def apply_gradients(self, gradients: list[torch.Tensor]) -> None:
+        """One optimizer step on `target` with `gradients` at the current learning rate."""
+        for param, grad in zip(self.target.parameters(), gradients, strict=True):
+            param.grad = grad
+        self.optimizer.param_groups[0]["lr"] = self.lr
+        self.optimizer.step()
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        """Gradient step from one rollout (A2C; in A3C a lock-free step on the shared model, then a refresh)."""
+        stats = self.compute_gradients(rollout)
+        self.apply_gradients(self.gradients())
+        if self.target is not self.model:
+            self.pull()
+        return stats
+
+    def pull(self) -> None:
+        """Copy `target`'s parameters into `model`."""
+        with torch.no_grad():
+            torch._foreach_copy_(list(self.model.parameters()), list(self.target.parameters()))
+
+    def set_lr_for(self, step: int, total_steps: int) -> float:
+        self.lr = annealed_lr(self.cfg, step, total_steps)
+        return self.lr
+
+    def state_dict(self) -> dict:
+        state = {"model": self.target.state_dict(), "torch_rng": torch.get_rng_state()}
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.target.load_state_dict(state["model"])
+        if self.target is not self.model:
+            self.pull()
+        if self.optimizer is not None and "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+
+def build_model(cfg: A3CConfig, model_cfg: ModelConfig, observation_space: gym.Space,
+                action_space: gym.Space) -> ActorCritic:
+    return build_actor_critic(observation_space, action_space, model_cfg, cfg.shared_encoder, cfg.log_std_init,
+                              cfg.state_dependent_std, cfg.squash)
+
+
+def build_optimizer(cfg: A3CConfig, model: ActorCritic, state: dict | None = None) -> SharedOptimizer:
+    if cfg.optimizer == "rmsprop":
+        return OPTIMIZERS["rmsprop"](model.parameters(), cfg.lr, cfg.rmsprop_alpha, cfg.optimizer_eps, state=state)
+    return OPTIMIZERS["adam"](model.parameters(), cfg.lr, eps=cfg.optimizer_eps, state=state)
+
+
+def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.device) -> A3CAgent:
+    """A fresh agent (model + optimizer) for `envs`' spaces; seeds torch from `cfg.seed`."""
+    if device.type != "cpu":
+        raise ConfigError("train.device", "a3c runs on the CPU (its workers are CPU processes); set train.device=cpu.")
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.agent, cfg.model, envs.single_observation_space, envs.single_action_space)
+    return A3CAgent(cfg.agent, model, optimizer=build_optimizer(cfg.agent, model))
+
+
+def check_config(cfg: A3CConfig) -> None:
+    if cfg.backend == "ray" and cfg.mode != "async":
+        raise ConfigError("agent.backend", "'ray' runs asynchronous workers; it needs agent.mode=async.")
+
+
+def train(run: Run) -> dict:
+    check_config(run.cfg.agent)
+    if run.cfg.agent.mode == "async":
+        if run.cfg.agent.backend == "ray":
+            from rl_platform.agents.a3c.ray_backend import train_ray
+
+            return train_ray(run)
+        from rl_platform.agents.a3c.hogwild import train_async
+
+        return train_async(run)
+    return train_sync(run)
+
+
+def train_sync(run: Run) -> dict:
+    """A2C: one vector env, one model, a gradient step after every rollout of n_steps x num_envs steps."""
+    cfg = run.cfg
+    envs = run.make_envs()
+    try:
+        agent = make_agent(cfg, envs, run.device)
+        if run.resumed is not None:
+            agent.load_state_dict(run.resumed["agent"])
+            torch.set_rng_state(run.resumed["agent"]["torch_rng"])
+        collector = RolloutCollector(envs, cfg.agent.n_steps, run.env_seed)
+        global_step = run.start_step
+        stats: dict[str, float] = {}
+        while global_step < cfg.train.total_steps:
+            rollout = collector.collect(agent)
+            agent.set_lr_for(global_step, cfg.train.total_steps)
+            stats = agent.update(rollout)
+            global_step += rollout.rewards.size
+            run.record(global_step, rollout.episode_returns, rollout.episode_lengths,
+                       lambda stats=stats: {**stats, "charts/learning_rate": agent.lr})
+            if run.eval_due(global_step):
+                run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
+                if run.reached_stop_return():
+                    break
+            if run.checkpoint_due(global_step):
+                run.save(global_step, {"agent": agent.state_dict()})
+        metrics = run.finish(global_step, lambda obs: agent.act(obs, explore=False))
+        run.save(global_step, {"agent": agent.state_dict()})
+        return metrics
+    finally:
+        envs.close()

@@ -1,0 +1,296 @@
+"""A3C on one machine: torch.multiprocessing workers update one shared-memory model lock-free (Hogwild).
+
+Each worker process runs its own vector env and local copy of the model: collect a rollout,
+compute gradients, apply them to the shared parameters with the shared optimizer, refresh the
+local copy. The main process supervises: it receives episode returns and losses through one
+pipe per worker, logs, evaluates the shared model and checkpoints it. A worker that dies (killed,
+crashed) is detected at once through its process sentinel and restarted, up to `agent.max_restarts`
+times in all; after that, or when a worker raises an error, training stops with a checkpoint and
+a `TrainingFailed` error. Ctrl-C stops every worker, then checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from rl_platform.agents.a3c.a3c import (
+    A3CAgent,
+    RolloutCollector,
+    annealed_lr,
+    build_model,
+    build_optimizer,
+    make_agent,
+)
+from rl_platform.agents.a3c.shared_optim import SharedState
+from rl_platform.config import ExperimentConfig
+from rl_platform.env_factory import make_vector_env
+from rl_platform.errors import TrainingFailed
+from rl_platform.logger import Progress
+from rl_platform.nn import ActorCritic
+from rl_platform.run import Run, seed_for
+
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+REPORT_INTERVAL_S = 0.2  # how often a worker sends its finished episodes and latest losses
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class WorkerSetup:
+    """What every worker process gets (picklable, so `spawn` works as well as `fork`)."""
+
+    cfg: ExperimentConfig
+    shared_model: ActorCritic
+    optimizer_state: SharedState
+    step_counts: torch.Tensor  # shared int64, env steps done in worker slot i since start (restarts included)
+    start_step: int
+    stop: Any  # multiprocessing Event
+
+    def global_step(self) -> int:
+        return self.start_step + int(self.step_counts.sum())
+
+
+@dataclass
+class Report:
+    worker: int
+    episode_returns: np.ndarray
+    episode_lengths: np.ndarray
+    stats: dict[str, float]
+
+
+def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connection) -> None:
+    """Entry point of worker process `index` (restarted workers get a higher `incarnation`, a fresh seed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process decides
+    torch.set_num_threads(1)  # one core per worker: no oversubscription
+    try:
+        cfg = setup.cfg
+        torch.manual_seed(seed_for(cfg.seed, 4, setup.start_step, index, incarnation))
+        envs = make_vector_env(cfg.env)
+        local = build_model(cfg.agent, cfg.model, envs.single_observation_space, envs.single_action_space)
+        optimizer = build_optimizer(cfg.agent, setup.shared_model, setup.optimizer_state)
+        agent = A3CAgent(cfg.agent, local, setup.shared_model, optimizer)
+        agent.pull()
+        collector = RolloutCollector(envs, cfg.agent.n_steps, seed_for(cfg.seed, 0, setup.start_step, index,
+                                                                       incarnation))
+        total = cfg.train.total_steps
+        returns: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        stats: dict[str, float] = {}
+        last_report = time.monotonic()
+        parent = mp.parent_process()
+        while not setup.stop.is_set() and (parent is None or parent.is_alive()):
+            global_step = setup.global_step()
+            if global_step >= total:
+                break
+            rollout = collector.collect(agent)
+            agent.set_lr_for(global_step, total)
+            stats = agent.update(rollout)
+            setup.step_counts[index] += rollout.rewards.size
+            returns.append(rollout.episode_returns)
+            lengths.append(rollout.episode_lengths)
+            if time.monotonic() - last_report >= REPORT_INTERVAL_S:
+                conn.send(Report(index, np.concatenate(returns), np.concatenate(lengths), stats))
+                returns, lengths, last_report = [], [], time.monotonic()
+        conn.send(Report(index, np.concatenate(returns or [np.zeros(0)]),
+                         np.concatenate(lengths or [np.zeros(0, np.int64)]), stats))
+        conn.send("done")
+        envs.close()
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+        raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
+def single_threaded_children() -> Iterator[None]:
+    """Processes started inside see NUMBA_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS=1: one core per worker.
+
+    (The variables are read when those libraries load, so they must be in the environment a worker,
+    or the forkserver it forks from, starts with; this process's own settings are unaffected.)
+    """
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class WorkerHandle:
+    process: Any
+    reader: Connection
+    incarnation: int
+    done: bool = False
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    return f"exited with code {exitcode}"
+
+
+class WorkerPool:
+    """Starts, watches, restarts and stops the worker processes."""
+
+    def __init__(self, setup: WorkerSetup, num_workers: int, max_restarts: int, start_method: str,
+                 progress: Progress) -> None:
+        self.context = mp.get_context(start_method)
+        if start_method == "forkserver":  # the server imports torch and numba once; workers fork from it
+            self.context.set_forkserver_preload([__name__])
+        self.setup = setup
+        self.setup.stop = self.context.Event()
+        self.num_workers = num_workers
+        self.restarts_left = max_restarts
+        self.progress = progress
+        self.workers: list[WorkerHandle] = []
+
+    def start(self) -> None:
+        self.workers = [self._spawn(i, 0) for i in range(self.num_workers)]
+
+    def _spawn(self, index: int, incarnation: int) -> WorkerHandle:
+        reader, writer = self.context.Pipe(duplex=False)
+        process = self.context.Process(target=worker_main, args=(index, incarnation, self.setup, writer),
+                                       name=f"a3c-worker-{index}", daemon=True)
+        with single_threaded_children():
+            process.start()
+        writer.close()  # the worker holds the only write end: its death reads as EOF here
+        return WorkerHandle(process, reader, incarnation)
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self.workers]
+
+    @property
+    def all_done(self) -> bool:
+        return all(w.done for w in self.workers)
+
+    def poll(self, timeout: float) -> list[Report]:
+        """Reports that arrived within `timeout` seconds; restarts dead workers or raises TrainingFailed."""
+        waiting = [w.reader for w in self.workers if not w.done] + [w.process.sentinel for w in self.workers]
+        ready = set(wait(waiting, timeout))
+        reports: list[Report] = []
+        for index, worker in enumerate(self.workers):
+            while worker.reader in ready and not worker.done and self._readable(worker.reader):
+                message = self._receive(worker)
+                if message is None:
+                    break
+                if isinstance(message, Report):
+                    reports.append(message)
+                elif message == "done":
+                    worker.done = True
+                else:
+                    raise TrainingFailed(f"a3c worker {index} raised an error:\n{message[1].rstrip()}")
+            if not worker.done and worker.process.exitcode is not None:
+                self._replace(index, worker)
+        return reports
+
+    @staticmethod
+    def _readable(reader: Connection) -> bool:
+        try:
+            return reader.poll()
+        except (EOFError, OSError):
+            return False
+
+    @staticmethod
+    def _receive(worker: WorkerHandle) -> Any:
+        try:
+            return worker.reader.recv()
+        except (EOFError, OSError):
+            return None
+
+    def _replace(self, index: int, worker: WorkerHandle) -> None:
+        worker.process.join()
+        how = describe_exit(worker.process.exitcode)
+        if self.restarts_left <= 0:
+            raise TrainingFailed(f"a3c worker {index} (pid {worker.process.pid}) {how}, and no restarts are left "
+                                 f"(agent.max_restarts={self.setup.cfg.agent.max_restarts}).")
+        self.restarts_left -= 1
+        self.progress.message(f"a3c worker {index} (pid {worker.process.pid}) {how}; restarting it "
+                              f"({self.restarts_left} restarts left)")
+        worker.reader.close()
+        self.workers[index] = self._spawn(index, worker.incarnation + 1)
+
+    def stop(self) -> None:
+        """Ask every worker to stop, wait up to STOP_TIMEOUT_S, then terminate the rest."""
+        self.setup.stop.set()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for worker in self.workers:
+            worker.process.join(max(deadline - time.monotonic(), 0.0))
+        for worker in self.workers:
+            if worker.process.exitcode is None:
+                worker.process.kill()
+                worker.process.join()
+            worker.reader.close()
+
+
+def train_async(run: Run) -> dict:
+    """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer."""
+    cfg = run.cfg
+    probe = run.make_envs(1)
+    try:
+        agent = make_agent(cfg, probe, run.device)
+        probe.reset(seed=0)  # compiles a Numba env's kernels once, before the workers fork
+        probe.step(probe.action_space.sample())
+    finally:
+        probe.close()
+    if run.resumed is not None:
+        agent.load_state_dict(run.resumed["agent"])
+    agent.model.share_memory()
+    agent.optimizer.share_memory()
+    step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
+    setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step, stop=None)
+    pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress)
+    stats: dict[str, float] = {}
+    greedy = lambda obs: agent.act(obs, explore=False)  # noqa: E731
+
+    def checkpoint(step: int) -> None:
+        run.save(step, {"agent": agent.state_dict()})
+
+    try:
+        pool.start()
+        while True:
+            reports = pool.poll(timeout=0.05)
+            global_step = setup.global_step()
+            for report in reports:
+                stats = report.stats or stats
+            episode_returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
+            episode_lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
+            lr = annealed_lr(cfg.agent, global_step, cfg.train.total_steps)
+            run.record(global_step, episode_returns, episode_lengths,
+                       lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
+            if run.eval_due(global_step):
+                run.evaluate(greedy, global_step)
+                if run.reached_stop_return():
+                    break
+            if pool.all_done or global_step >= cfg.train.total_steps:
+                break
+            if run.checkpoint_due(global_step):
+                if run.stop_signal is not None:
+                    pool.stop()
+                checkpoint(global_step)
+    except TrainingFailed as failure:
+        pool.stop()
+        checkpoint(setup.global_step())
+        raise TrainingFailed(f"{failure}\nCheckpoint saved in {run.checkpoint_dir}; continue with "
+                             f"`rlp train --resume {run.run_dir}`.") from None
+    finally:
+        pool.stop()
+    global_step = setup.global_step()
+    metrics = run.finish(global_step, greedy)
+    checkpoint(global_step)
+    return metrics
