@@ -149,3 +149,18 @@ class ChainEnv(gym.Env):
         p, s2, reward, terminated = outcomes[0] if self.np_random.random() < outcomes[0][0] else outcomes[1]
         self.state = s2
         return s2, reward, terminated, False, {}
+
+
+class CrashingEnv(GoodEnv):
+    """Works for `crash_after` steps, then raises in `step` (a simulator that fails mid-training)."""
+
+    def __init__(self, crash_after: int = 500) -> None:
+        super().__init__()
+        self.crash_after = crash_after
+        self.steps = 0
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.steps += 1
+        if self.steps > self.crash_after:
+            raise RuntimeError("the simulator lost its licence")
+        return super().step(action)

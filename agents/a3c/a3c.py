@@ -19,7 +19,7 @@ from rl_platform.agents.a3c.shared_optim import OPTIMIZERS, SharedOptimizer
 from rl_platform.config import ExperimentConfig, ModelConfig, option
 from rl_platform.errors import ConfigError
 from rl_platform.nn import ActorCritic, build_actor_critic, clip_grad_norm
-from rl_platform.returns import n_step_returns
+from rl_platform.returns import gae_advantages, n_step_returns
 from rl_platform.rollout import VectorStepper
 from rl_platform.run import Run
 
@@ -35,6 +35,9 @@ class A3CConfig:
     num_workers: int = option(2, "async workers, each with its own vector env of env.num_envs envs", ge=1)
     n_steps: int = option(5, "steps per env in each rollout (the n of the n-step return)", ge=1)
     gamma: float = option(0.99, "discount factor", ge=0, le=1)
+    gae_lambda: float = option(1.0, "1: advantage = n-step return - V(s) (A3C); < 1: GAE(lambda) advantages",
+                               ge=0, le=1)
+    reward_scale: float = option(1.0, "rewards are multiplied by this in the loss (not in logged returns)", gt=0)
     lr: float = option(7e-4, "learning rate at the start", gt=0)
     anneal_lr: bool = option(True, "anneal the learning rate linearly to 0 over train.total_steps")
     optimizer: str = option("rmsprop", "shared optimizer; its statistics are shared by all workers",
@@ -57,6 +60,10 @@ class A3CConfig:
     ray_address: str | None = option(None, "ray backend: cluster address for ray.init ('auto', 'ray://host:10001'); "
                                      "null starts a local instance")
     ray_num_cpus: int | None = option(None, "ray backend: CPUs of a local instance (null: all)", ge=1)
+
+    def __post_init__(self) -> None:
+        if self.backend == "ray" and self.mode != "async":
+            raise ConfigError("agent.backend", "'ray' runs asynchronous workers; it needs agent.mode=async.")
 
 
 @dataclass
@@ -152,19 +159,28 @@ class A3CAgent:
         with torch.no_grad():
             return self.model.env_actions(self.model.greedy(torch.as_tensor(obs)))
 
-    def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
-        """policy loss - ent_coef * entropy + vf_coef * value loss, averaged over valid steps."""
+    def value_targets(self, rollout: Rollout, values: np.ndarray) -> np.ndarray:
+        """R_t, shape (T, num_envs): the n-step return (or GAE advantage + V(s_t) if gae_lambda < 1), bootstrapped
+        from V(last_obs) and, for truncated steps, from V(final observation). Advantages are R_t - V(s_t)."""
         steps, num_envs = rollout.rewards.shape
-        obs = torch.as_tensor(rollout.obs).flatten(0, 1)
-        dist, values = self.model(obs)
         with torch.no_grad():
             bootstrap = self.model.value(torch.as_tensor(np.concatenate([rollout.last_obs, rollout.final_obs])))
+        last_values = bootstrap[:num_envs].numpy()
         final_values = np.zeros((steps, num_envs), dtype=np.float32)
         t, i = rollout.final_index.T
         final_values[t, i] = bootstrap[num_envs:].numpy()
-        returns = n_step_returns(rollout.rewards, rollout.terminations, rollout.truncations, final_values,
-                                 bootstrap[:num_envs].numpy(), self.cfg.gamma)
-        returns = torch.as_tensor(returns).flatten()
+        rewards = rollout.rewards * self.cfg.reward_scale
+        if self.cfg.gae_lambda < 1.0:
+            return values + gae_advantages(rewards, rollout.terminations, rollout.truncations, values, final_values,
+                                           last_values, self.cfg.gamma, self.cfg.gae_lambda)
+        return n_step_returns(rewards, rollout.terminations, rollout.truncations, final_values, last_values,
+                              self.cfg.gamma)
+
+    def loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, float]]:
+        """policy loss - ent_coef * entropy + vf_coef * value loss, averaged over valid steps."""
+        dist, values = self.model(torch.as_tensor(rollout.obs).flatten(0, 1))
+        returns = torch.as_tensor(self.value_targets(rollout, values.detach().numpy().reshape(rollout.rewards.shape)))
+        returns = returns.flatten()
         valid = torch.as_tensor(rollout.valid).flatten().float()
         count = valid.sum().clamp(min=1.0)
         advantages = (returns - values).detach()
@@ -251,13 +267,7 @@ def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.
     return A3CAgent(cfg.agent, model, optimizer=build_optimizer(cfg.agent, model))
 
 
-def check_config(cfg: A3CConfig) -> None:
-    if cfg.backend == "ray" and cfg.mode != "async":
-        raise ConfigError("agent.backend", "'ray' runs asynchronous workers; it needs agent.mode=async.")
-
-
 def train(run: Run) -> dict:
-    check_config(run.cfg.agent)
     if run.cfg.agent.mode == "async":
         if run.cfg.agent.backend == "ray":
             from rl_platform.agents.a3c.ray_backend import train_ray

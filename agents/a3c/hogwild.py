@@ -12,12 +12,16 @@ a `TrainingFailed` error. Ctrl-C stops every worker, then checkpoints.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
+import json
 import os
 import signal
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -42,6 +46,7 @@ from rl_platform.nn import ActorCritic
 from rl_platform.run import Run, seed_for
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+WARMUP_ENV = "RLP_A3C_WARMUP_ENV"  # read by rl_platform.agents.a3c.warmup in the forkserver
 REPORT_INTERVAL_S = 0.2  # how often a worker sends its finished episodes and latest losses
 STOP_TIMEOUT_S = 5.0
 
@@ -112,14 +117,16 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
 
 
 @contextlib.contextmanager
-def single_threaded_children() -> Iterator[None]:
-    """Processes started inside see NUMBA_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS=1: one core per worker.
+def child_environment(**extra: str) -> Iterator[None]:
+    """Processes started inside see NUMBA_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS=1 (one core per worker)
+    and the `extra` variables.
 
-    (The variables are read when those libraries load, so they must be in the environment a worker,
-    or the forkserver it forks from, starts with; this process's own settings are unaffected.)
+    (The thread variables are read when those libraries load, so they must be in the environment a
+    worker, or the forkserver it forks from, starts with; this process's own settings are unaffected.)
     """
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    wanted = {**dict.fromkeys(THREAD_VARIABLES, "1"), **extra}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
@@ -150,8 +157,6 @@ class WorkerPool:
     def __init__(self, setup: WorkerSetup, num_workers: int, max_restarts: int, start_method: str,
                  progress: Progress) -> None:
         self.context = mp.get_context(start_method)
-        if start_method == "forkserver":  # the server imports torch and numba once; workers fork from it
-            self.context.set_forkserver_preload([__name__])
         self.setup = setup
         self.setup.stop = self.context.Event()
         self.num_workers = num_workers
@@ -166,7 +171,7 @@ class WorkerPool:
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=worker_main, args=(index, incarnation, self.setup, writer),
                                        name=f"a3c-worker-{index}", daemon=True)
-        with single_threaded_children():
+        with child_environment():
             process.start()
         writer.close()  # the worker holds the only write end: its death reads as EOF here
         return WorkerHandle(process, reader, incarnation)
@@ -238,9 +243,21 @@ class WorkerPool:
             worker.reader.close()
 
 
+def start_forkserver(cfg: ExperimentConfig) -> None:
+    """With `forkserver`, start the server now: it imports torch and Numba and compiles the env (see `warmup.py`)
+    while this process sets up, and every worker forks from it warm. No-op if it is running already."""
+    if cfg.agent.start_method != "forkserver":
+        return
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["rl_platform.agents.a3c.warmup"])
+    with child_environment(**{WARMUP_ENV: json.dumps(dataclasses.asdict(cfg.env))}):
+        forkserver.ensure_running()
+
+
 def train_async(run: Run) -> dict:
     """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer."""
     cfg = run.cfg
+    start_forkserver(cfg)
     probe = run.make_envs(1)
     try:
         agent = make_agent(cfg, probe, run.device)
@@ -250,32 +267,44 @@ def train_async(run: Run) -> dict:
         probe.close()
     if run.resumed is not None:
         agent.load_state_dict(run.resumed["agent"])
+    # Evaluations run on a snapshot: the shared parameters keep changing while the workers run.
+    evaluator = A3CAgent(cfg.agent, copy.deepcopy(agent.model))
     agent.model.share_memory()
     agent.optimizer.share_memory()
     step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
     setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step, stop=None)
     pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress)
     stats: dict[str, float] = {}
-    greedy = lambda obs: agent.act(obs, explore=False)  # noqa: E731
+    solved_at: int | None = None
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return evaluator.act(obs, explore=False)
 
     def checkpoint(step: int) -> None:
         run.save(step, {"agent": agent.state_dict()})
 
     try:
         pool.start()
+        run.progress.message(f"a3c: {cfg.agent.num_workers} worker processes started (pids "
+                             f"{', '.join(map(str, pool.pids))})")
+        started = False
         while True:
             reports = pool.poll(timeout=0.05)
             global_step = setup.global_step()
+            started = started or bool(reports)  # the SPS clock starts with the first report, after start-up
             for report in reports:
                 stats = report.stats or stats
             episode_returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
             episode_lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
             lr = annealed_lr(cfg.agent, global_step, cfg.train.total_steps)
-            run.record(global_step, episode_returns, episode_lengths,
-                       lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
+            if started:
+                run.record(global_step, episode_returns, episode_lengths,
+                           lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
             if run.eval_due(global_step):
+                evaluator.model.load_state_dict(agent.model.state_dict())
                 run.evaluate(greedy, global_step)
                 if run.reached_stop_return():
+                    solved_at = global_step
                     break
             if pool.all_done or global_step >= cfg.train.total_steps:
                 break
@@ -290,7 +319,12 @@ def train_async(run: Run) -> dict:
                              f"`rlp train --resume {run.run_dir}`.") from None
     finally:
         pool.stop()
-    global_step = setup.global_step()
+    if solved_at is not None:  # keep the parameters that reached train.stop_return
+        agent.model.load_state_dict(evaluator.model.state_dict())
+        global_step = solved_at
+    else:
+        global_step = setup.global_step()
+        evaluator.model.load_state_dict(agent.model.state_dict())
     metrics = run.finish(global_step, greedy)
     checkpoint(global_step)
     return metrics
