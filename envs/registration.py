@@ -53,8 +53,9 @@ def register_numba_env(name: str, factory: Callable[..., NumbaEnvDef], max_episo
 
 
 def register_builtin_envs() -> None:
-    from rl_platform.envs.classic_control import CLASSIC_CONTROL
+    from rl_platform.envs.classic_control import CLASSIC_CONTROL, PARTIALLY_OBSERVED
+    from rl_platform.envs.minatar import MINATAR
     from rl_platform.envs.toy_text import TOY_TEXT
 
-    for factory, max_steps in [*CLASSIC_CONTROL, *TOY_TEXT]:
+    for factory, max_steps in [*CLASSIC_CONTROL, *PARTIALLY_OBSERVED, *TOY_TEXT, *MINATAR]:
         register_numba_env(factory().name, factory, max_steps)

@@ -53,15 +53,55 @@ class EnvConfig:
         "when it has one, else 'sync'",
         choices=("auto", "sync", "async", "vector_entry_point"),
     )
+    history: int = option(
+        1,
+        "observations per agent input: K > 1 stacks each env's last K observations (oldest first) into "
+        "shape (K, *obs_shape), restarting the stack at every episode start; 1 is off",
+        ge=1,
+    )
 
 
 @dataclass
 class ModelConfig:
     """Network: model = head(encoder(obs))."""
 
-    encoder: str = option("mlp", "registered encoder name (see `rlp list`)")
-    hidden_sizes: list[int] = option([64, 64], "widths of the encoder's hidden layers")
-    activation: str = option("relu", "activation function", choices=("relu", "tanh", "gelu"))
+    encoder: str = option("mlp", "registered encoder name: mlp, cnn, transformer, or a plugin's (see `rlp list`)")
+    hidden_sizes: list[int] = option([64, 64], "mlp: widths of the hidden layers")
+    activation: str = option("relu", "mlp and cnn: activation function", choices=("relu", "tanh", "gelu"))
+    cnn_channels: list[int] = option(
+        [], "cnn: output channels of each conv layer; [] picks a layout by image size (see cnn_kernels)")
+    cnn_kernels: list[int] = option(
+        [], "cnn: square kernel size of each conv layer; [] with the other two [] picks Nature-CNN "
+        "(32, 64, 64 channels; kernels 8, 4, 3; strides 4, 2, 1) for images of 36 x 36 and up, "
+        "else two 3 x 3 stride-1 layers of 16 and 32 channels (MinAtar's 10 x 10 frames)")
+    cnn_strides: list[int] = option([], "cnn: stride of each conv layer ([]: see cnn_kernels)")
+    features_dim: int = option(256, "cnn: width of the linear layer after the convolutions (the features)", ge=1)
+    transformer_layers: int = option(2, "transformer: number of (pre-LayerNorm) encoder layers", ge=1)
+    transformer_width: int = option(64, "transformer: token width d_model (also the features' width)", ge=1)
+    transformer_heads: int = option(4, "transformer: attention heads; must divide transformer_width", ge=1)
+    transformer_ff_width: int = option(128, "transformer: hidden width of each layer's feed-forward block", ge=1)
+    transformer_dropout: float = option(0.0, "transformer: dropout rate in attention and feed-forward", ge=0, lt=1)
+    transformer_causal: bool = option(
+        True, "transformer: tokens attend only to earlier tokens and the features are the last token's; "
+        "false: full attention and the features are the mean over tokens")
+    patch_size: int = option(
+        0, "transformer: 0 makes each entry along the observation's first axis (a frame of env.history) "
+        "one token; p > 0 cuts an image observation (..., H, W) into p x p patches, one token each", ge=0)
+
+    def __post_init__(self) -> None:
+        layout = {"cnn_channels": self.cnn_channels, "cnn_kernels": self.cnn_kernels,
+                  "cnn_strides": self.cnn_strides}
+        for key, values in layout.items():
+            if any(value < 1 for value in values):
+                raise ConfigError(f"model.{key}", f"every entry must be at least 1, got {values}.")
+        lengths = {len(values) for values in layout.values()}
+        if len(lengths) > 1:
+            shown = ", ".join(f"{key} has {len(values)}" for key, values in layout.items())
+            raise ConfigError("model.cnn_channels", f"cnn_channels, cnn_kernels and cnn_strides need one entry "
+                              f"per conv layer each (or all three []); {shown}.")
+        if self.transformer_width % self.transformer_heads:
+            raise ConfigError("model.transformer_heads", f"{self.transformer_heads} heads do not divide "
+                              f"transformer_width {self.transformer_width}.")
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 
 from rl_platform.config import EnvConfig
 from rl_platform.errors import ConfigError, EnvError
+from rl_platform.history import ObservationHistory
 
 _plugins_loaded = False
 
@@ -148,8 +149,19 @@ def _make_from_factory(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv:
 
 
 def make_vector_env(cfg: EnvConfig, num_envs: int | None = None) -> gym.vector.VectorEnv:
-    """A Gymnasium vector env for `cfg` (with `num_envs` overriding `cfg.num_envs`)."""
-    num_envs = cfg.num_envs if num_envs is None else num_envs
+    """A Gymnasium vector env for `cfg` (with `num_envs` overriding `cfg.num_envs`), stacking
+    `cfg.history` observations per env when that is more than 1."""
+    envs = _make_unstacked(cfg, cfg.num_envs if num_envs is None else num_envs)
+    if cfg.history > 1:
+        try:
+            return ObservationHistory(envs, cfg.history)
+        except ConfigError:
+            envs.close()
+            raise
+    return envs
+
+
+def _make_unstacked(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv:
     check_env_id(cfg.id)
     if ":" in cfg.id:
         return _make_from_factory(cfg, num_envs)

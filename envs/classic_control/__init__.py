@@ -1,7 +1,7 @@
 """Classic-control envs in Numba, each matching Gymnasium's reference transition for transition."""
 
 from rl_platform.envs.classic_control.acrobot import ACROBOT
-from rl_platform.envs.classic_control.cartpole import CARTPOLE
+from rl_platform.envs.classic_control.cartpole import CARTPOLE, CARTPOLE_NO_VEL
 from rl_platform.envs.classic_control.continuous_mountain_car import CONTINUOUS_MOUNTAIN_CAR, continuous_mountain_car
 from rl_platform.envs.classic_control.mountain_car import MOUNTAIN_CAR, mountain_car
 from rl_platform.envs.classic_control.pendulum import PENDULUM, pendulum
@@ -15,5 +15,10 @@ CLASSIC_CONTROL = [
     (pendulum, 200),
 ]
 
-__all__ = ["ACROBOT", "CARTPOLE", "CLASSIC_CONTROL", "CONTINUOUS_MOUNTAIN_CAR", "MOUNTAIN_CAR", "PENDULUM",
-           "continuous_mountain_car", "mountain_car", "pendulum"]
+# Variants of the envs above with a part of the state hidden, registered the same way (no Gymnasium reference).
+PARTIALLY_OBSERVED = [
+    (lambda: CARTPOLE_NO_VEL, 500),
+]
+
+__all__ = ["ACROBOT", "CARTPOLE", "CARTPOLE_NO_VEL", "CLASSIC_CONTROL", "CONTINUOUS_MOUNTAIN_CAR", "MOUNTAIN_CAR",
+           "PARTIALLY_OBSERVED", "PENDULUM", "continuous_mountain_car", "mountain_car", "pendulum"]

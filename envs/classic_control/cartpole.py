@@ -9,6 +9,9 @@
 
 Reward 1 every step (also the terminating one). Terminates when |x| > 2.4 or |theta| > 12 degrees;
 truncates at 500 steps. Reset: each state variable uniform in [-0.05, 0.05]. Euler integration.
+
+CartPoleNoVel-v1 is the same env observed without the velocities: (cart position, pole angle).
+One frame no longer tells where the pole is going, so a policy needs a memory (see `env.history`).
 """
 
 from __future__ import annotations
@@ -64,5 +67,19 @@ CARTPOLE = NumbaEnvDef(
     observation_space=gym.spaces.Box(-_high, _high, dtype=np.float32),
     action_space=gym.spaces.Discrete(2),
     max_episode_steps=500, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
+    params=PARAMS, reward_range=(0.0, 1.0),
+)
+
+
+def observe_positions_one(state, params, obs):
+    obs[0] = state[0]
+    obs[1] = state[2]
+
+
+CARTPOLE_NO_VEL = NumbaEnvDef(
+    name="CartPoleNoVel-v1", state_size=4,
+    observation_space=gym.spaces.Box(-_high[[0, 2]], _high[[0, 2]], dtype=np.float32),
+    action_space=gym.spaces.Discrete(2),
+    max_episode_steps=500, reset_one=reset_one, step_one=step_one, observe_one=observe_positions_one,
     params=PARAMS, reward_range=(0.0, 1.0),
 )

@@ -1,4 +1,7 @@
-"""Encoders: observation space + model config in, an `nn.Module` with `out_dim` features out."""
+"""Encoders: observation space + model config in, an `nn.Module` with `out_dim` features out.
+
+`mlp` lives here with the helpers every encoder shares; `cnn` and `transformer` have their own modules.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +17,37 @@ from rl_platform.registry import ENCODERS
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
+def input_scale(space: gym.spaces.Box) -> float:
+    """1/255 for uint8 observations bounded by 255 (pixels, scaled into [0, 1]); 1 for any other Box
+    (floats as they are, bool and 0/1 images cast to 0.0 / 1.0)."""
+    if space.dtype == np.uint8 and np.all(space.high == 255):
+        return 1.0 / 255.0
+    return 1.0
+
+
+def image_shape(space: gym.Space, encoder: str) -> tuple[int, int, int]:
+    """(channels, height, width) of a channel-first image space; leading axes (e.g. the frames of an
+    observation history, (K, C, H, W)) are merged into channels, and a plain (H, W) image has one."""
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) < 2:
+        raise ConfigError("model.encoder", f"'{encoder}' needs image observations, a Box of shape (..., H, W); "
+                          f"this env's observation space is {space}.")
+    *leading, height, width = space.shape
+    return int(np.prod(leading)), int(height), int(width)
+
+
 class MLPEncoder(nn.Module):
-    """Flattens a Box observation (one-hot encodes a Discrete one) and applies hidden layers."""
+    """Flattens a Box observation (one-hot encodes a Discrete one) and applies `model.hidden_sizes` layers."""
 
     def __init__(self, observation_space: gym.Space, cfg: ModelConfig) -> None:
         super().__init__()
+        self.scale = 1.0
         if isinstance(observation_space, gym.spaces.Discrete):
             self.num_categories: int | None = int(observation_space.n)
             in_dim = self.num_categories
         elif isinstance(observation_space, gym.spaces.Box):
             self.num_categories = None
             in_dim = int(np.prod(observation_space.shape))
+            self.scale = input_scale(observation_space)  # pixels into [0, 1]
         else:
             raise ConfigError("model.encoder", f"'mlp' cannot encode observation space "
                               f"{observation_space}; it takes Box or Discrete spaces.")
@@ -38,6 +61,8 @@ class MLPEncoder(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.num_categories is not None:
             obs = nn.functional.one_hot(obs.long().reshape(-1), self.num_categories)
+        elif self.scale != 1.0:
+            obs = obs.float() * self.scale
         return self.layers(obs.float().reshape(obs.shape[0], -1))
 
 

@@ -1,0 +1,271 @@
+"""Exact parity of rlp/MinAtar-* envs with the `minatar` package: its games driven by our random draws.
+
+Our games map each random call of the reference to uniforms of the env's SplitMix64 stream
+(envs/minatar/common.py). :class:`ReplayRandom` replicates that stream in plain Python and answers
+the reference's `rand` / `randint` calls the same way, so the reference, given a copy of our RNG
+state, makes the very draws we made: sticky actions, spawns and resets included. No re-syncing is
+needed, and after every step both sides must have consumed the same number of uniforms.
+
+One documented difference is bridged here: `minatar.Environment.reset` keeps `last_action` from the
+previous episode, our reset sets it to NOOP (0) so that an episode depends on its seed and actions
+only; :func:`reset_reference` does the same to the reference.
+
+Also the CUDA checks of the games (:func:`run_cuda_check`): the CUDA kernels against the CPU kernels
+under the Numba simulator, and compiled to PTX by the real CUDA compiler (which rejects some code that
+the simulator runs, e.g. two-argument `min` / `max`). Used by tests/parity/test_minatar_*.py.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
+from rl_platform.envs.kernel import seed_streams
+from rl_platform.envs.minatar.common import LAST_ACTION
+from rl_platform.envs.single import NumbaEnv
+from rl_platform.envs.vector import NumbaVectorEnv
+
+MASK64 = (1 << 64) - 1
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SKIP_MARK = "SKIP: "
+
+# (rng, n_actions, num_envs) -> actions
+Policy = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+def uniform_policy(rng: np.random.Generator, n_actions: int, num_envs: int) -> np.ndarray:
+    return rng.integers(0, n_actions, num_envs)
+
+
+def favouring(action: int, prob: float) -> Policy:
+    """A policy that plays `action` with probability `prob`, else a uniform action (to reach far states)."""
+
+    def policy(rng: np.random.Generator, n_actions: int, num_envs: int) -> np.ndarray:
+        return np.where(rng.random(num_envs) < prob, action, rng.integers(0, n_actions, num_envs))
+
+    return policy
+
+
+class ReplayRandom:
+    """Stands in for the reference's `numpy.random.RandomState`: draws from a copy of our env's stream.
+
+    Python replica of `next_uint64` / `next_uniform` in envs/kernel.py (SplitMix64, top 53 bits).
+    """
+
+    def __init__(self, rng_state: int) -> None:
+        self.state = int(rng_state) & MASK64
+        self.draws = 0
+
+    def uniform(self) -> float:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        z ^= z >> 31
+        self.draws += 1
+        return (z >> 11) * (1.0 / 9007199254740992.0)
+
+    def rand(self, *size: int) -> float | np.ndarray:
+        if not size:
+            return self.uniform()
+        return np.array([self.uniform() for _ in range(math.prod(size))]).reshape(size)
+
+    def randint(self, low: int, high: int | None = None, size: int | None = None) -> int | np.ndarray:
+        if high is None:
+            low, high = 0, low
+        if size is None:
+            return low + math.floor(self.uniform() * (high - low))
+        return np.array([low + math.floor(self.uniform() * (high - low)) for _ in range(size)], dtype=np.int64)
+
+
+def reference_env(env_id: str, env_kwargs: dict) -> gym.Env:
+    """The reference `minatar.gym.BaseEnv` of our `env_id` ("rlp/MinAtar-SpaceInvaders-v1" -> game
+    "space_invaders", minimal action set for v1, all 6 actions for v0) with our env kwargs."""
+    from minatar.gym import BaseEnv
+
+    name, version = env_id.removeprefix("rlp/MinAtar-").rsplit("-", 1)
+    game = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return BaseEnv(game=game, use_minimal_action_set=version == "v1", **env_kwargs)
+
+
+def attach_replay(ref: gym.Env, rng_state: int) -> ReplayRandom:
+    """Make the reference (sticky actions and game alike) draw from a copy of our stream."""
+    replay = ReplayRandom(rng_state)
+    ref.game.random = replay
+    ref.game.env.random = replay
+    return replay
+
+
+def reset_reference(ref: gym.Env) -> None:
+    ref.game.reset()
+    ref.game.last_action = 0  # as our reset (see the module docstring)
+
+
+def reference_obs(ref: gym.Env) -> np.ndarray:
+    """The reference's (10, 10, C) state as our channel-first (C, 10, 10) observation."""
+    return np.ascontiguousarray(np.transpose(ref.game.state(), (2, 0, 1)))
+
+
+@dataclass
+class LockstepStats:
+    steps: int = 0
+    episodes: int = 0  # terminated episodes
+    total_reward: float = 0.0
+    draws: int = 0  # uniforms consumed (per side)
+
+
+def play_lockstep(env_id: str, env_kwargs: dict, num_envs: int, steps: int, seed: int,
+                  policy: Policy = uniform_policy) -> LockstepStats:
+    """Play `num_envs` of our env (one vector env, autoresetting) and as many references in lockstep.
+
+    Every step compares observations (the final one of an ended episode too), rewards, terminations
+    and the number of random draws; any difference fails with the env, step and what differed.
+    """
+    envs = gym.make_vec(env_id, num_envs=num_envs, **env_kwargs).unwrapped
+    assert isinstance(envs, NumbaVectorEnv)
+    refs = [reference_env(env_id, env_kwargs) for _ in range(num_envs)]
+    streams = seed_streams(seed, num_envs)  # what reset(seed=) starts from
+    obs, _ = envs.reset(seed=seed)
+    replays = [attach_replay(ref, stream) for ref, stream in zip(refs, streams, strict=True)]
+    for i, ref in enumerate(refs):
+        reset_reference(ref)
+        np.testing.assert_array_equal(obs[i], reference_obs(ref), err_msg=f"{env_id} env {i}: reset obs")
+    rng = np.random.default_rng(seed)
+    stats = LockstepStats()
+    n_actions = int(envs.single_action_space.n)
+    for t in range(steps):
+        actions = policy(rng, n_actions, num_envs)
+        obs, rewards, terminations, truncations, info = envs.step(actions)
+        for i, ref in enumerate(refs):
+            where = f"{env_id} env {i} step {t}"
+            _, ref_reward, ref_terminated, _, _ = ref.step(int(actions[i]))
+            assert rewards[i] == ref_reward, f"{where}: reward {rewards[i]} != {ref_reward}"
+            assert terminations[i] == ref_terminated, f"{where}: terminated {terminations[i]} != {ref_terminated}"
+            assert not truncations[i], where
+            seen = info["final_obs"][i] if terminations[i] else obs[i]
+            np.testing.assert_array_equal(seen, reference_obs(ref), err_msg=f"{where}: obs")
+            if ref_terminated:
+                reset_reference(ref)
+                np.testing.assert_array_equal(obs[i], reference_obs(ref), err_msg=f"{where}: obs after reset")
+                stats.episodes += 1
+            assert replays[i].state == int(envs.rng[i]), f"{where}: random draws differ"
+            stats.total_reward += float(ref_reward)
+    stats.steps = steps * num_envs
+    stats.draws = sum(replay.draws for replay in replays)
+    return stats
+
+
+def play_from_states(env_id: str, env_kwargs: dict, states: np.ndarray, steps: int, seed: int,
+                     to_reference: Callable[[np.ndarray, object], None],
+                     from_reference: Callable[[object, int], np.ndarray],
+                     policy: Policy = uniform_policy) -> LockstepStats:
+    """From each of `states` (our layout), set the reference's game to the same state and play up to
+    `steps` steps in lockstep (until the episode ends), comparing the full state vectors too.
+
+    `to_reference(state, game_env)` writes our state into the reference's `Env` attributes;
+    `from_reference(game_env, last_action)` reads them back into our layout.
+    """
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    assert isinstance(env, NumbaEnv)
+    ref = reference_env(env_id, env_kwargs)
+    rng = np.random.default_rng(seed)
+    streams = seed_streams(seed, len(states))
+    stats = LockstepStats()
+    n_actions = int(env.action_space.n)
+    for k, state in enumerate(states):
+        env.set_state({"states": state, "rng": streams[k:k + 1]})
+        to_reference(state, ref.game.env)
+        ref.game.last_action = int(state[LAST_ACTION])
+        np.testing.assert_array_equal(from_reference(ref.game.env, ref.game.last_action), state,
+                                      err_msg=f"{env_id} start {k}: state round trip")
+        replay = attach_replay(ref, streams[k])
+        for t in range(steps):
+            where = f"{env_id} start {k} step {t}"
+            action = int(policy(rng, n_actions, 1)[0])
+            obs, reward, terminated, _, _ = env.step(action)
+            _, ref_reward, ref_terminated, _, _ = ref.step(action)
+            assert reward == ref_reward, f"{where}: reward {reward} != {ref_reward}"
+            assert terminated == ref_terminated, f"{where}: terminated {terminated} != {ref_terminated}"
+            np.testing.assert_array_equal(obs, reference_obs(ref), err_msg=f"{where}: obs")
+            np.testing.assert_array_equal(env.state, from_reference(ref.game.env, ref.game.last_action),
+                                          err_msg=f"{where}: state")
+            assert replay.state == int(env.rng[0]), f"{where}: random draws differ"
+            stats.steps += 1
+            stats.total_reward += float(reward)
+            if terminated:
+                stats.episodes += 1
+                break
+        stats.draws += replay.draws
+    return stats
+
+
+# -- CUDA checks, each in a subprocess (the simulator must be chosen before Numba is imported) ----------
+def run_cuda_check(mode: str, env_ids: list[str], timeout: float = 300) -> None:
+    """`mode` "simulator": CudaVectorEnv equals NumbaVectorEnv step for step under `NUMBA_ENABLE_CUDASIM=1`
+    (tests/unit/test_cuda_sim.py's check); "ptx": the kernels compile to PTX (skipped without libNVVM)."""
+    import pytest
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if mode == "simulator":
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    result = subprocess.run([sys.executable, "-m", "tests.parity.minatar_replay", mode, *env_ids], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=timeout)
+    if result.stdout.startswith(SKIP_MARK):
+        pytest.skip(result.stdout.strip()[len(SKIP_MARK):])
+    assert result.returncode == 0 and f"{mode.upper()} OK" in result.stdout, result.stdout + result.stderr
+
+
+def _simulator_parity(env_ids: list[str]) -> None:
+    from tests.unit.test_cuda_sim import _parity
+
+    for env_id in env_ids:
+        _parity(env_id, num_envs=8, steps=60)
+    print("SIMULATOR OK")
+
+
+def _compile_ptx(env_ids: list[str]) -> None:
+    from types import SimpleNamespace
+    from unittest import mock
+
+    import numba
+    from numba import cuda, types
+
+    from rl_platform.envs.cuda import kernel_functions
+    from rl_platform.envs.registration import ENV_FACTORIES
+
+    # Device functions compile for the current device's compute capability: pretend there is one.
+    mock.patch("numba.cuda.dispatcher.get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0))).start()
+    n, typ = 8, numba.typeof
+    for env_id in env_ids:
+        env_def = ENV_FACTORIES[env_id.removeprefix("rlp/")]()
+        states, params = np.zeros((n, env_def.state_size)), np.zeros(len(env_def.params))
+        rng, elapsed, actions = np.zeros(n, np.uint64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        obs = np.zeros((n, *env_def.obs_shape), env_def.observation_space.dtype)
+        flags, rewards = np.zeros(n, bool), np.zeros(n)
+        reset_all, step_all = kernel_functions(env_def)
+        try:
+            cuda.compile_ptx(reset_all, types.void(*map(typ, (states, params, rng, elapsed, obs, flags))), cc=(8, 0))
+        except Exception as error:
+            if "nvvm" in str(error).lower():
+                print(f"{SKIP_MARK}libNVVM not available: {error}")
+                return
+            raise
+        step_types = [typ(a) for a in (states, actions, params, rng, elapsed)] + [types.int64] + [
+            typ(a) for a in (obs, rewards, flags, flags, obs, flags)]
+        ptx, _ = cuda.compile_ptx(step_all, types.void(*step_types), cc=(8, 0))
+        assert ".entry" in ptx
+    print("PTX OK")
+
+
+if __name__ == "__main__":
+    {"simulator": _simulator_parity, "ptx": _compile_ptx}[sys.argv[1]](sys.argv[2:])
