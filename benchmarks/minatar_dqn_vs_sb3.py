@@ -314,14 +314,14 @@ def describe(result: dict[str, Any]) -> str:
     if "error" in result or "skipped" in result:
         return f"failed: {result.get('error') or result.get('skipped')}"
     return (f"return {result['mean_return']:.2f} +- {result['std_return']:.2f} over {result['episodes']} episodes, "
-            f"train {result['train_seconds']:.0f} s ({result['sps']:.0f} steps/s), eval {result['eval_seconds']:.0f} s")
+            f"train {result['train_seconds']:.0f} s ({result['sps']:.0f} steps/s), eval {result['eval_seconds']:.1f} s")
 
 
 def cells(result: dict[str, Any]) -> list[str]:
     if "error" in result or "skipped" in result:
         return ["-"] * 4
     return [fmt(result["mean_return"]), fmt(result["train_seconds"], ".0f"), fmt(result["sps"], ",.0f"),
-            fmt(result["eval_seconds"], ".0f")]
+            fmt(result["eval_seconds"], ".1f")]
 
 
 if __name__ == "__main__":

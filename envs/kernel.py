@@ -8,6 +8,8 @@ calls inside, so they also compile as CUDA device functions):
 - `observe_one(state, params, obs)`: write the observation of `state` into `obs`.
 
 `rng` is a one-element uint64 array holding the env's own random stream (:func:`next_uniform`).
+Helpers they call must be Numba CPU functions (`@numba.njit`, like :func:`next_uniform` and :func:`clip`):
+the CUDA backend compiles their Python source again as device functions.
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ def next_uint64(rng):
 def next_uniform(rng):
     """A float64 uniform on [0, 1) from the top 53 bits of :func:`next_uint64`."""
     return float(next_uint64(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(inline="always")
+def clip(value, low, high):
+    """`min(max(value, low), high)`, for floats and ints alike (NaN stays NaN). Per-env functions use it
+    instead of the builtins: Numba's CUDA target (0.68) cannot compile two-argument `min` / `max`."""
+    if value < low:
+        return low
+    if value > high:
+        return high
+    return value
 
 
 @dataclass(frozen=True)

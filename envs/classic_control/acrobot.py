@@ -22,7 +22,7 @@ import gymnasium as gym
 import numba
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
 
 DT, LENGTH_1, MASS_1, MASS_2, COM_1, COM_2, MOI, MAX_VEL_1, MAX_VEL_2, GRAVITY = range(10)
 
@@ -67,8 +67,8 @@ def step_one(state, action, params, rng):
             state[k] -= 2 * math.pi
         while state[k] < -math.pi:
             state[k] += 2 * math.pi
-    state[2] = min(max(state[2], -params[MAX_VEL_1]), params[MAX_VEL_1])
-    state[3] = min(max(state[3], -params[MAX_VEL_2]), params[MAX_VEL_2])
+    state[2] = clip(state[2], -params[MAX_VEL_1], params[MAX_VEL_1])
+    state[3] = clip(state[3], -params[MAX_VEL_2], params[MAX_VEL_2])
     terminated = -math.cos(state[0]) - math.cos(state[1] + state[0]) > 1.0
     return (0.0 if terminated else -1.0), terminated
 

@@ -21,7 +21,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
 
 MIN_POSITION, MAX_POSITION, MAX_SPEED, GOAL_POSITION, GOAL_VELOCITY, POWER = range(6)
 
@@ -33,11 +33,11 @@ def reset_one(state, params, rng):
 
 def step_one(state, action, params, rng):
     position = state[0]
-    force = min(max(action[0], -1.0), 1.0)
+    force = clip(action[0], -1.0, 1.0)
     velocity = state[1] + (force * params[POWER] - 0.0025 * math.cos(3 * position))
-    velocity = np.float32(min(max(velocity, -params[MAX_SPEED]), params[MAX_SPEED]))
+    velocity = np.float32(clip(velocity, -params[MAX_SPEED], params[MAX_SPEED]))
     position = np.float32(position + velocity)
-    position = min(max(position, params[MIN_POSITION]), params[MAX_POSITION])
+    position = clip(position, params[MIN_POSITION], params[MAX_POSITION])
     if position == params[MIN_POSITION] and velocity < 0:
         velocity = 0.0
     terminated = position >= params[GOAL_POSITION] and velocity >= params[GOAL_VELOCITY]

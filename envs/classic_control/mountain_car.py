@@ -19,7 +19,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
 
 MIN_POSITION, MAX_POSITION, MAX_SPEED, GOAL_POSITION, GOAL_VELOCITY, FORCE, GRAVITY = range(7)
 
@@ -32,9 +32,9 @@ def reset_one(state, params, rng):
 def step_one(state, action, params, rng):
     position, velocity = state[0], state[1]
     velocity += (action - 1) * params[FORCE] + math.cos(3 * position) * (-params[GRAVITY])
-    velocity = min(max(velocity, -params[MAX_SPEED]), params[MAX_SPEED])
+    velocity = clip(velocity, -params[MAX_SPEED], params[MAX_SPEED])
     position += velocity
-    position = min(max(position, params[MIN_POSITION]), params[MAX_POSITION])
+    position = clip(position, params[MIN_POSITION], params[MAX_POSITION])
     if position == params[MIN_POSITION] and velocity < 0:
         velocity = 0.0
     state[0], state[1] = position, velocity

@@ -19,7 +19,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
 
 GRAVITY, MASS, LENGTH, DT, MAX_SPEED, MAX_TORQUE = range(6)
 
@@ -32,11 +32,11 @@ def reset_one(state, params, rng):
 def step_one(state, action, params, rng):
     th, thdot = state[0], state[1]
     g, m, length, dt = params[GRAVITY], params[MASS], params[LENGTH], params[DT]
-    u = min(max(action[0], -params[MAX_TORQUE]), params[MAX_TORQUE])
+    u = clip(action[0], -params[MAX_TORQUE], params[MAX_TORQUE])
     normalized = ((th + math.pi) % (2 * math.pi)) - math.pi
     costs = normalized**2 + 0.1 * thdot**2 + 0.001 * (u**2)
     newthdot = thdot + (3 * g / (2 * length) * math.sin(th) + 3.0 / (m * length**2) * u) * dt
-    newthdot = min(max(newthdot, -params[MAX_SPEED]), params[MAX_SPEED])
+    newthdot = clip(newthdot, -params[MAX_SPEED], params[MAX_SPEED])
     state[0] = th + newthdot * dt
     state[1] = newthdot
     return -costs, False

@@ -35,6 +35,7 @@ from rl_platform.envs.minatar.common import (
     clip,
     random_int,
     sticky_action,
+    write_map,
 )
 
 # Directions (the reference's `ball_dir`): 0 up-left, 1 up-right, 2 down-right, 3 down-left. Reflections:
@@ -129,9 +130,7 @@ def observe_one(state, params, obs):
     obs[PADDLE_CHANNEL, GRID - 1, int(state[PADDLE_X])] = True
     obs[BALL_CHANNEL, int(state[BALL_Y]), int(state[BALL_X])] = True
     obs[TRAIL_CHANNEL, int(state[LAST_Y]), int(state[LAST_X])] = True
-    for y in range(GRID):
-        for x in range(GRID):
-            obs[BRICK_CHANNEL, y, x] = state[BRICKS + y * GRID + x] != 0.0
+    write_map(state, BRICKS, obs, BRICK_CHANNEL)
 
 
 BREAKOUT = MinAtarGame(

@@ -40,6 +40,7 @@ from rl_platform.envs.minatar.common import (
     clear_observation,
     clip,
     sticky_action,
+    write_map,
 )
 
 SHOT_COOL_DOWN, ENEMY_MOVE_INTERVAL, ENEMY_SHOT_INTERVAL = 5, 12, 10  # the reference's constants
@@ -79,12 +80,13 @@ def reset_one(state, params, rng):
     fill_alien_wave(state)
 
 
-@numba.njit
-def count_aliens(state):
+@numba.njit(inline="always")
+def count_cells(state, base):
+    """The number of nonzero cells of the 10x10 map at `base`."""
     count = 0
     for k in range(GRID * GRID):
-        if state[ALIENS + k] != 0.0:
-            count += 1
+        cell = state[base + k]
+        count += cell > 0.0 or cell < 0.0  # `cell != 0.0`, in a form the compiler vectorizes
     return count
 
 
@@ -97,12 +99,9 @@ def column_has_alien(state, x):
 
 
 @numba.njit
-def roll_map(state, base, shift, stride, wrap):
-    """`np.roll(map, shift, axis)` for shift +1 or -1, along rows (`stride` GRID) or columns (`stride` 1).
-
-    The line pushed off one edge comes back on the other when `wrap`; otherwise that line is cleared
-    (as the reference's roll followed by zeroing the line it wrapped).
-    """
+def roll_map(state, base, shift, stride):
+    """`np.roll(map, shift, axis)` for shift +1 or -1, along rows (`stride` GRID) or columns (`stride` 1):
+    the line pushed off one edge comes back on the other. Moves the aliens (every few steps)."""
     across = 1 if stride == GRID else GRID
     first = BOTTOM if shift > 0 else 0  # the line pushed off the edge; filled from its neighbour
     last = BOTTOM - first  # the line that receives the pushed-off one
@@ -113,7 +112,23 @@ def roll_map(state, base, shift, stride, wrap):
         while i != last:
             state[start + i * stride] = state[start + (i - shift) * stride]
             i -= shift
-        state[start + last * stride] = pushed_off if wrap else 0.0
+        state[start + last * stride] = pushed_off
+
+
+@numba.njit(inline="always")
+def shift_rows(state, base, down):
+    """Every row of the map one row down (or up), the row that enters empty: the reference's roll of a
+    bullet map followed by clearing the row it wrapped. One flat copy, as it runs every step for both maps."""
+    if down:
+        for k in range(GRID * GRID - 1, GRID - 1, -1):
+            state[base + k] = state[base + k - GRID]
+        first_entering = 0
+    else:
+        for k in range(GRID * GRID - GRID):
+            state[base + k] = state[base + k + GRID]
+        first_entering = GRID * GRID - GRID
+    for x in range(GRID):
+        state[base + first_entering + x] = 0.0
 
 
 @numba.njit
@@ -145,24 +160,25 @@ def step_one(state, action, params, rng):
         cannon_x = clip(cannon_x + 1, 0, GRID - 1)
     state[CANNON_X] = cannon_x
 
-    roll_map(state, FRIENDLY_BULLETS, -1, GRID, False)  # up
-    roll_map(state, ENEMY_BULLETS, 1, GRID, False)  # down
+    shift_rows(state, FRIENDLY_BULLETS, False)  # up
+    shift_rows(state, ENEMY_BULLETS, True)  # down
     if state[ENEMY_BULLETS + BOTTOM * GRID + cannon_x] != 0.0:
         terminal = True
 
     if state[ALIENS + BOTTOM * GRID + cannon_x] != 0.0:
         terminal = True
     if state[ALIEN_MOVE_TIMER] == 0.0:
-        state[ALIEN_MOVE_TIMER] = clip(float(count_aliens(state)), 0.0, state[MOVE_INTERVAL])  # min(aliens, interval)
+        aliens_left = float(count_cells(state, ALIENS))
+        state[ALIEN_MOVE_TIMER] = clip(aliens_left, 0.0, state[MOVE_INTERVAL])  # min(aliens, interval)
         direction = int(state[ALIEN_DIR])
         if (column_has_alien(state, 0) and direction < 0) or (column_has_alien(state, GRID - 1) and direction > 0):
             state[ALIEN_DIR] = -direction
             for x in range(GRID):
                 if state[ALIENS + BOTTOM * GRID + x] != 0.0:
                     terminal = True
-            roll_map(state, ALIENS, 1, GRID, True)  # a wrapped bottom row has ended the game already
+            roll_map(state, ALIENS, 1, GRID)  # a wrapped bottom row has ended the game already
         else:
-            roll_map(state, ALIENS, direction, 1, True)
+            roll_map(state, ALIENS, direction, 1)
         if state[ALIENS + BOTTOM * GRID + cannon_x] != 0.0:
             terminal = True
     if state[ALIEN_SHOT_TIMER] == 0.0:
@@ -171,7 +187,7 @@ def step_one(state, action, params, rng):
 
     reward = 0.0
     for k in range(GRID * GRID):
-        if state[ALIENS + k] != 0.0 and state[FRIENDLY_BULLETS + k] != 0.0:
+        if state[FRIENDLY_BULLETS + k] != 0.0 and state[ALIENS + k] != 0.0:
             state[ALIENS + k] = 0.0
             state[FRIENDLY_BULLETS + k] = 0.0
             reward += 1.0
@@ -180,7 +196,7 @@ def step_one(state, action, params, rng):
         state[SHOT_TIMER] -= 1.0
     state[ALIEN_MOVE_TIMER] -= 1.0
     state[ALIEN_SHOT_TIMER] -= 1.0
-    if count_aliens(state) == 0:
+    if count_cells(state, ALIENS) == 0:
         if state[MOVE_INTERVAL] > MIN_MOVE_INTERVAL and params[DIFFICULTY_RAMPING] != 0.0:
             state[MOVE_INTERVAL] -= 1.0
             state[RAMP_INDEX] += 1.0
@@ -192,15 +208,10 @@ def step_one(state, action, params, rng):
 def observe_one(state, params, obs):
     clear_observation(obs)
     obs[CANNON_CHANNEL, BOTTOM, int(state[CANNON_X])] = True
-    direction_channel = ALIEN_LEFT_CHANNEL if state[ALIEN_DIR] < 0.0 else ALIEN_RIGHT_CHANNEL
-    for y in range(GRID):
-        for x in range(GRID):
-            k = y * GRID + x
-            if state[ALIENS + k] != 0.0:
-                obs[ALIEN_CHANNEL, y, x] = True
-                obs[direction_channel, y, x] = True
-            obs[FRIENDLY_CHANNEL, y, x] = state[FRIENDLY_BULLETS + k] != 0.0
-            obs[ENEMY_CHANNEL, y, x] = state[ENEMY_BULLETS + k] != 0.0
+    write_map(state, ALIENS, obs, ALIEN_CHANNEL)
+    write_map(state, ALIENS, obs, ALIEN_LEFT_CHANNEL if state[ALIEN_DIR] < 0.0 else ALIEN_RIGHT_CHANNEL)
+    write_map(state, FRIENDLY_BULLETS, obs, FRIENDLY_CHANNEL)
+    write_map(state, ENEMY_BULLETS, obs, ENEMY_CHANNEL)
 
 
 SPACE_INVADERS = MinAtarGame(

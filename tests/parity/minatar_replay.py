@@ -234,37 +234,9 @@ def _simulator_parity(env_ids: list[str]) -> None:
 
 
 def _compile_ptx(env_ids: list[str]) -> None:
-    from types import SimpleNamespace
-    from unittest import mock
+    from tests.unit.test_cuda_sim import compile_ptx
 
-    import numba
-    from numba import cuda, types
-
-    from rl_platform.envs.cuda import kernel_functions
-    from rl_platform.envs.registration import ENV_FACTORIES
-
-    # Device functions compile for the current device's compute capability: pretend there is one.
-    mock.patch("numba.cuda.dispatcher.get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0))).start()
-    n, typ = 8, numba.typeof
-    for env_id in env_ids:
-        env_def = ENV_FACTORIES[env_id.removeprefix("rlp/")]()
-        states, params = np.zeros((n, env_def.state_size)), np.zeros(len(env_def.params))
-        rng, elapsed, actions = np.zeros(n, np.uint64), np.zeros(n, np.int64), np.zeros(n, np.int64)
-        obs = np.zeros((n, *env_def.obs_shape), env_def.observation_space.dtype)
-        flags, rewards = np.zeros(n, bool), np.zeros(n)
-        reset_all, step_all = kernel_functions(env_def)
-        try:
-            cuda.compile_ptx(reset_all, types.void(*map(typ, (states, params, rng, elapsed, obs, flags))), cc=(8, 0))
-        except Exception as error:
-            if "nvvm" in str(error).lower():
-                print(f"{SKIP_MARK}libNVVM not available: {error}")
-                return
-            raise
-        step_types = [typ(a) for a in (states, actions, params, rng, elapsed)] + [types.int64] + [
-            typ(a) for a in (obs, rewards, flags, flags, obs, flags)]
-        ptx, _ = cuda.compile_ptx(step_all, types.void(*step_types), cc=(8, 0))
-        assert ".entry" in ptx
-    print("PTX OK")
+    compile_ptx(env_ids)
 
 
 if __name__ == "__main__":

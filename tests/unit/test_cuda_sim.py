@@ -6,8 +6,10 @@ run this file as a script in a subprocess with `NUMBA_ENABLE_CUDASIM=1`:
 - `parity`: CudaVectorEnv and the CPU NumbaVectorEnv, same seed and same random actions, give
   identical observations, rewards, terminations, truncations, final observations (autoresets by
   termination and by truncation) and end states; bad actions raise and leave the state untouched.
-- `ptx`: the real (non-simulated) CUDA compiler turns the kernels into PTX; needs libNVVM but no GPU
-  (skipped without it).
+  One subprocess per env family (envs/ sub-package), so that each stays well inside its time limit.
+- `ptx`: the real (non-simulated) CUDA compiler turns the reset and step kernels of every registered
+  env into PTX; needs libNVVM but no GPU (skipped without it). The simulator runs code that the real
+  compiler rejects (e.g. two-argument `min` / `max`), so this check is the one that catches it.
 
 `test_zero_copy_on_a_real_gpu` runs in-process and only where PyTorch and Numba both see a GPU.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -26,26 +29,49 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SKIP_MARK = "SKIP: "
 
 
-def _run_self(mode: str, simulator: bool, timeout: float = 120) -> subprocess.CompletedProcess:
+SUBPROCESS_TIMEOUT_S = 120  # the slowest family (minatar, simulated) takes about 47 s on two busy CPU cores
+
+
+def _run_self(mode: str, env_ids: list[str], simulator: bool) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
-    return subprocess.run([sys.executable, str(Path(__file__).resolve()), mode], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, *env_ids], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
 
 
-def test_cuda_env_matches_cpu_env_under_the_simulator():
-    result = _run_self("parity", simulator=True)
+def _registered_ids_by_family() -> dict[str, list[str]]:
+    """Every registered rlp/ env id, grouped by the envs/ sub-package that defines its step
+    (classic_control, toy_text, minatar, ...)."""
+    import gymnasium as gym
+
+    import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
+    from rl_platform.envs.registration import ENV_FACTORIES
+
+    families = defaultdict(list)
+    for env_id in sorted(k for k in gym.registry if k.startswith("rlp/")):
+        module = ENV_FACTORIES[env_id.removeprefix("rlp/")]().step_one.__module__
+        families[module.removeprefix("rl_platform.envs.").split(".")[0]].append(env_id)
+    return dict(families)
+
+
+ENV_FAMILIES = _registered_ids_by_family()
+
+
+@pytest.mark.parametrize("family", sorted(ENV_FAMILIES))
+def test_cuda_env_matches_cpu_env_under_the_simulator(family):
+    result = _run_self("parity", ENV_FAMILIES[family], simulator=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PARITY OK" in result.stdout, result.stdout
 
 
-def test_cuda_kernels_compile_to_ptx_without_a_gpu():
-    result = _run_self("ptx", simulator=False)
+def test_every_registered_env_compiles_to_ptx_without_a_gpu():
+    result = _run_self("ptx", [], simulator=False)
     if result.stdout.startswith(SKIP_MARK):
         pytest.skip(result.stdout.strip()[len(SKIP_MARK):])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PTX OK" in result.stdout, result.stdout
+    num_envs = sum(len(ids) for ids in ENV_FAMILIES.values())
+    assert f"PTX OK ({num_envs} envs)" in result.stdout, result.stdout
 
 
 def _real_gpu() -> bool:
@@ -184,7 +210,8 @@ def _parity(env_id: str, num_envs: int, steps: int) -> None:
     print(f"{env_id}: {steps} steps x {num_envs} envs identical ({seen})")
 
 
-def _main_parity() -> None:
+def _main_parity(env_ids: list[str]) -> None:
+    """Simulated GPU against CPU for each of `env_ids` (all registered rlp/ envs if empty)."""
     import time
 
     import gymnasium as gym
@@ -194,47 +221,82 @@ def _main_parity() -> None:
 
     assert cuda_backend.SIMULATOR, "run with NUMBA_ENABLE_CUDASIM=1"
     start = time.perf_counter()
-    _parity("rlp/CartPole-v1", num_envs=64, steps=200)
-    # Other built-in envs (written by other modules; checked when registered), fewer steps.
-    for env_id in sorted(k for k in gym.registry if k.startswith("rlp/") and k != "rlp/CartPole-v1"):
-        _parity(env_id, num_envs=16, steps=45)
+    for env_id in env_ids or sorted(k for k in gym.registry if k.startswith("rlp/")):
+        if env_id == "rlp/CartPole-v1":  # the reference env of the backend: more envs, longer
+            _parity(env_id, num_envs=64, steps=200)
+        else:
+            _parity(env_id, num_envs=16, steps=45)
     print(f"PARITY OK in {time.perf_counter() - start:.1f} s")
 
 
-def _main_ptx() -> None:
+def _kernel_signatures(env_def) -> tuple:
+    """The `(reset_all, step_all)` argument types CudaVectorEnv launches the kernels of `env_def` with:
+    its buffer layout (discrete observations as an (n, 1) int64 column, discrete actions int64,
+    continuous ones float64), for a compilation that needs no GPU."""
+    import gymnasium as gym
+    import numba
+    from numba import types
+
+    n = 8
+    discrete_obs = isinstance(env_def.observation_space, gym.spaces.Discrete)
+    obs_row, obs_dtype = ((1,), np.int64) if discrete_obs else (env_def.obs_shape, env_def.observation_space.dtype)
+    if isinstance(env_def.action_space, gym.spaces.Discrete):
+        actions = np.zeros(n, np.int64)
+    else:
+        actions = np.zeros((n, *env_def.action_space.shape), np.float64)
+    states, params = np.zeros((n, env_def.state_size)), np.zeros(len(env_def.params))
+    rng, elapsed, obs = np.zeros(n, np.uint64), np.zeros(n, np.int64), np.zeros((n, *obs_row), obs_dtype)
+    rewards, flags = np.zeros(n), np.zeros(n, np.bool_)
+    typ = numba.typeof
+    reset_types = types.void(*map(typ, (states, params, rng, elapsed, obs, flags)))
+    step_types = types.void(*map(typ, (states, actions, params, rng, elapsed)), types.int64,
+                            *map(typ, (obs, rewards, flags, flags, obs, flags)))
+    return reset_types, step_types
+
+
+def compile_ptx(env_ids: list[str]) -> None:
+    """Compile the reset and step kernels of each of `env_ids` (all registered rlp/ envs if empty) to PTX
+    with the real CUDA compiler, which rejects code the simulator runs (e.g. two-argument `min` / `max`).
+    Prints "PTX OK", a skip line without libNVVM, or every env that failed with its error (exit code 1)."""
     from types import SimpleNamespace
     from unittest import mock
 
-    import numba
-    from numba import cuda, types
+    import gymnasium as gym
+    from numba import cuda
+    from numba.cuda.cudadrv.error import NvvmSupportError
+    from numba.cuda.cudadrv.nvvm import NVVM
 
-    import rl_platform.envs  # noqa: F401
-    from rl_platform.envs.classic_control.cartpole import CARTPOLE
+    import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
     from rl_platform.envs.cuda import kernel_functions
+    from rl_platform.envs.registration import ENV_FACTORIES
 
+    try:
+        NVVM()  # loads libNVVM
+    except (NvvmSupportError, OSError) as error:
+        print(f"{SKIP_MARK}libNVVM not available: {error}")
+        return
     # Device functions are compiled for the current device's compute capability: pretend there is one.
     mock.patch("numba.cuda.dispatcher.get_current_device",
                lambda: SimpleNamespace(compute_capability=(8, 0))).start()
-    n = 8
-    states, params = np.zeros((n, 4)), np.zeros(8)
-    rng, elapsed = np.zeros(n, np.uint64), np.zeros(n, np.int64)
-    obs, flags, actions, rewards = np.zeros((n, 4), np.float32), np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n)
-    typ = numba.typeof
-    reset_all, step_all = kernel_functions(CARTPOLE)
-    try:
-        cuda.compile_ptx(reset_all, types.void(typ(states), typ(params), typ(rng), typ(elapsed), typ(obs),
-                                               typ(flags)), cc=(8, 0))
-    except Exception as error:  # no libNVVM on this machine
-        if "NVVM" in str(error) or "nvvm" in str(error):
-            print(f"{SKIP_MARK}libNVVM not available: {error}")
-            return
-        raise
-    ptx, _ = cuda.compile_ptx(step_all, types.void(
-        typ(states), typ(actions), typ(params), typ(rng), typ(elapsed), types.int64, typ(obs), typ(rewards),
-        typ(flags), typ(flags), typ(obs), typ(flags)), cc=(8, 0))
-    assert ".entry" in ptx
-    print("PTX OK")
+    env_ids = env_ids or sorted(k for k in gym.registry if k.startswith("rlp/"))
+    failures = []
+    for env_id in env_ids:
+        env_def = ENV_FACTORIES[env_id.removeprefix("rlp/")]()
+        reset_all, step_all = kernel_functions(env_def)
+        reset_types, step_types = _kernel_signatures(env_def)
+        try:
+            for kernel, signature in ((reset_all, reset_types), (step_all, step_types)):
+                ptx, _ = cuda.compile_ptx(kernel, signature, cc=(8, 0))
+                assert ".entry" in ptx, f"no kernel entry in the PTX of {kernel.__name__}"
+        except Exception as error:  # report every env that fails, not only the first
+            failures.append(f"{env_id}: {type(error).__name__}: {error}")
+        else:
+            print(f"{env_id}: reset_all and step_all compiled to PTX")
+    if failures:
+        print("PTX FAILED\n" + "\n".join(failures))
+        sys.exit(1)
+    print(f"PTX OK ({len(env_ids)} envs)")
 
 
 if __name__ == "__main__":
-    {"parity": _main_parity, "ptx": _main_ptx}[sys.argv[1]]()
+    {"parity": _main_parity, "ptx": compile_ptx}[sys.argv[1]](sys.argv[2:])
