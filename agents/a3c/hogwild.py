@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
@@ -49,6 +49,9 @@ THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 WARMUP_ENV = "RLP_A3C_WARMUP_ENV"  # read by rl_platform.agents.a3c.warmup in the forkserver
 REPORT_INTERVAL_S = 0.2  # how often a worker sends its finished episodes and latest losses
 STOP_TIMEOUT_S = 5.0
+# A worker killed by the same Ctrl-C / SIGTERM as this process (the whole process group gets it) can be seen
+# dead before this process runs its own handler: wait this long for such a signal before restarting a worker.
+SIGNAL_GRACE_S = 0.2
 
 
 @dataclass
@@ -155,8 +158,9 @@ class WorkerPool:
     """Starts, watches, restarts and stops the worker processes."""
 
     def __init__(self, setup: WorkerSetup, num_workers: int, max_restarts: int, start_method: str,
-                 progress: Progress) -> None:
+                 progress: Progress, stopping: Callable[[], bool]) -> None:
         self.context = mp.get_context(start_method)
+        self.stopping = stopping  # True once a stop signal arrived: dead workers are then not restarted
         self.setup = setup
         self.setup.stop = self.context.Event()
         self.num_workers = num_workers
@@ -220,6 +224,9 @@ class WorkerPool:
 
     def _replace(self, index: int, worker: WorkerHandle) -> None:
         worker.process.join()
+        time.sleep(SIGNAL_GRACE_S)  # a pending stop signal runs its handler here
+        if self.stopping():
+            return  # stopping anyway; the caller checkpoints
         how = describe_exit(worker.process.exitcode)
         if self.restarts_left <= 0:
             raise TrainingFailed(f"a3c worker {index} (pid {worker.process.pid}) {how}, and no restarts are left "
@@ -228,7 +235,10 @@ class WorkerPool:
         self.progress.message(f"a3c worker {index} (pid {worker.process.pid}) {how}; restarting it "
                               f"({self.restarts_left} restarts left)")
         worker.reader.close()
-        self.workers[index] = self._spawn(index, worker.incarnation + 1)
+        try:
+            self.workers[index] = self._spawn(index, worker.incarnation + 1)
+        except (EOFError, OSError) as exc:  # e.g. the forkserver is gone
+            raise TrainingFailed(f"a3c worker {index} could not be restarted: {type(exc).__name__}: {exc}") from None
 
     def stop(self) -> None:
         """Ask every worker to stop, wait up to STOP_TIMEOUT_S, then terminate the rest."""
@@ -273,7 +283,8 @@ def train_async(run: Run) -> dict:
     agent.optimizer.share_memory()
     step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
     setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step, stop=None)
-    pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress)
+    pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress,
+                      stopping=lambda: run.stop_signal is not None)
     stats: dict[str, float] = {}
     solved_at: int | None = None
 

@@ -1,0 +1,68 @@
+"""How the A3C worker pool treats a dead worker: restart it, stop with a clear error, or leave it during a stop."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from rl_platform.agents.a3c.hogwild import WorkerHandle, WorkerPool
+from rl_platform.errors import TrainingFailed
+from rl_platform.logger import Progress
+
+CONTEXT = multiprocessing.get_context("fork")  # the dead "workers" below run nothing but sys.exit
+
+
+def dead_worker(exitcode: int) -> WorkerHandle:
+    process = CONTEXT.Process(target=sys.exit, args=(exitcode,))
+    process.start()
+    process.join()
+    reader, writer = CONTEXT.Pipe(duplex=False)
+    writer.close()  # as a dead worker's pipe: EOF
+    return WorkerHandle(process, reader, incarnation=0)
+
+
+def pool_with(worker: WorkerHandle, max_restarts: int, stopping: bool) -> WorkerPool:
+    setup = SimpleNamespace(cfg=SimpleNamespace(agent=SimpleNamespace(max_restarts=max_restarts)), stop=None)
+    pool = WorkerPool(setup, num_workers=1, max_restarts=max_restarts, start_method="fork",
+                      progress=Progress(1, quiet=True), stopping=lambda: stopping)
+    pool.workers = [worker]
+    return pool
+
+
+def test_dead_worker_is_restarted_while_restarts_are_left():
+    worker = dead_worker(3)
+    pool = pool_with(worker, max_restarts=2, stopping=False)
+    replacement = dead_worker(0)
+    pool._spawn = lambda index, incarnation: replacement if (index, incarnation) == (0, 1) else None
+    assert pool.poll(timeout=1.0) == []
+    assert pool.workers == [replacement] and pool.restarts_left == 1
+
+
+def test_dead_worker_without_restarts_left_stops_training():
+    pool = pool_with(dead_worker(3), max_restarts=0, stopping=False)
+    with pytest.raises(TrainingFailed, match=r"a3c worker 0 \(pid \d+\) exited with code 3, and no restarts"):
+        pool.poll(timeout=1.0)
+
+
+def test_dead_worker_is_left_alone_once_a_stop_signal_arrived():
+    """Ctrl-C / SIGTERM reach the whole process group: a worker may die of it before the trainer's handler
+    runs. That worker is not restarted (its forkserver may be gone too); the trainer checkpoints and stops."""
+    worker = dead_worker(255)
+    pool = pool_with(worker, max_restarts=2, stopping=True)
+    pool._spawn = lambda index, incarnation: pytest.fail("restarted a worker during a stop")
+    assert pool.poll(timeout=1.0) == []
+    assert pool.workers == [worker] and pool.restarts_left == 2
+
+
+def test_failed_restart_is_a_clear_error():
+    pool = pool_with(dead_worker(1), max_restarts=2, stopping=False)
+
+    def forkserver_gone(index: int, incarnation: int) -> WorkerHandle:
+        raise EOFError("unexpected EOF")
+
+    pool._spawn = forkserver_gone
+    with pytest.raises(TrainingFailed, match="a3c worker 0 could not be restarted: EOFError: unexpected EOF"):
+        pool.poll(timeout=1.0)
