@@ -10,34 +10,30 @@ One documented difference is bridged here: `minatar.Environment.reset` keeps `la
 previous episode, our reset sets it to NOOP (0) so that an episode depends on its seed and actions
 only; :func:`reset_reference` does the same to the reference.
 
-Also the CUDA checks of the games (:func:`run_cuda_check`): the CUDA kernels against the CPU kernels
-under the Numba simulator, and compiled to PTX by the real CUDA compiler (which rejects some code that
-the simulator runs, e.g. two-argument `min` / `max`). Used by tests/parity/test_minatar_*.py.
+Also the checks every game's test file makes of its spaces (:func:`assert_spaces_match_reference`) and of
+Gymnasium's env checker. The CUDA kernels of every game are checked with every other registered env in
+tests/unit/test_cuda_sim.py (simulator parity with the CPU kernels, and real PTX compilation).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.utils.env_checker import check_env
 
 import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
 from rl_platform.envs.kernel import seed_streams
-from rl_platform.envs.minatar.common import LAST_ACTION
+from rl_platform.envs.minatar.common import LAST_ACTION, MinAtarGame, action_set
 from rl_platform.envs.single import NumbaEnv
 from rl_platform.envs.vector import NumbaVectorEnv
 
 MASK64 = (1 << 64) - 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SKIP_MARK = "SKIP: "
 
 # (rng, n_actions, num_envs) -> actions
 Policy = Callable[[np.random.Generator, int, int], np.ndarray]
@@ -209,35 +205,24 @@ def play_from_states(env_id: str, env_kwargs: dict, states: np.ndarray, steps: i
     return stats
 
 
-# -- CUDA checks, each in a subprocess (the simulator must be chosen before Numba is imported) ----------
-def run_cuda_check(mode: str, env_ids: list[str], timeout: float = 300) -> None:
-    """`mode` "simulator": CudaVectorEnv equals NumbaVectorEnv step for step under `NUMBA_ENABLE_CUDASIM=1`
-    (tests/unit/test_cuda_sim.py's check); "ptx": the kernels compile to PTX (skipped without libNVVM)."""
-    import pytest
-
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    if mode == "simulator":
-        env["NUMBA_ENABLE_CUDASIM"] = "1"
-    result = subprocess.run([sys.executable, "-m", "tests.parity.minatar_replay", mode, *env_ids], cwd=REPO_ROOT,
-                            env=env, capture_output=True, text=True, timeout=timeout)
-    if result.stdout.startswith(SKIP_MARK):
-        pytest.skip(result.stdout.strip()[len(SKIP_MARK):])
-    assert result.returncode == 0 and f"{mode.upper()} OK" in result.stdout, result.stdout + result.stderr
+def assert_spaces_match_reference(game: MinAtarGame, v1_id: str, v0_id: str) -> None:
+    """Our -v1 (minimal actions) and -v0 (all 6) ids have the reference's spaces, channel first, its channel
+    order and its action sets."""
+    for env_id in (v1_id, v0_id):
+        env, ref = gym.make(env_id).unwrapped, reference_env(env_id, {})
+        assert isinstance(env, NumbaEnv)
+        rows, columns, channels = ref.observation_space.shape
+        assert ref.observation_space.dtype == bool
+        assert env.observation_space == gym.spaces.Box(0, 1, (channels, rows, columns), bool)
+        assert env.action_space == ref.action_space
+        assert action_set(game, env_id == v1_id) == list(ref.action_set)
+    assert game.channels == tuple(sorted(ref.game.env.channels, key=ref.game.env.channels.get))
 
 
-def _simulator_parity(env_ids: list[str]) -> None:
-    from tests.unit.test_cuda_sim import _parity
-
-    for env_id in env_ids:
-        _parity(env_id, num_envs=8, steps=60)
-    print("SIMULATOR OK")
-
-
-def _compile_ptx(env_ids: list[str]) -> None:
-    from tests.unit.test_cuda_sim import compile_ptx
-
-    compile_ptx(env_ids)
-
-
-if __name__ == "__main__":
-    {"simulator": _simulator_parity, "ptx": _compile_ptx}[sys.argv[1]](sys.argv[2:])
+def assert_env_checker_passes_without_warnings(env_id: str) -> None:
+    """Gymnasium's env checker passes and warns about nothing. (The reference itself fails it: its reset
+    ignores `super().reset(seed=)`.)"""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(gym.make(env_id).unwrapped)
+    assert not caught, [str(warning.message) for warning in caught]

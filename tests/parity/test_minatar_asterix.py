@@ -9,79 +9,25 @@ due now) and both are stepped from there, comparing full states.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from rl_platform.envs.minatar import asterix as game
-from rl_platform.envs.minatar.common import LAST_ACTION
-from rl_platform.envs.single import NumbaEnv
+from rl_platform.envs.minatar.common import LAST_ACTION, action_set
 from tests.parity.minatar_replay import (
     ReplayRandom,
+    assert_env_checker_passes_without_warnings,
+    assert_spaces_match_reference,
     favouring,
     play_from_states,
     play_lockstep,
-    reference_env,
 )
 
 IDS = ["rlp/MinAtar-Asterix-v1", "rlp/MinAtar-Asterix-v0"]
 KWARGS = [{}, {"sticky_action_prob": 0.0}, {"difficulty_ramping": False}, {"sticky_action_prob": 0.5}]
 # Gymnasium warns that a -v0 id is outdated when a -v1 exists (it does the same for MinAtar/*-v0).
 pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")
-
-
-# Compiles an env's batched CUDA kernels to PTX with the real CUDA compiler (needs libNVVM, no GPU), in a
-# subprocess: the simulator must be off, and the pretend device must not leak into other tests.
-PTX_SCRIPT = """
-import sys
-from types import SimpleNamespace
-from unittest import mock
-
-import numba
-import numpy as np
-from numba import cuda, types
-
-import rl_platform.envs  # noqa: F401
-from rl_platform.envs.cuda import kernel_functions
-from rl_platform.envs.registration import ENV_FACTORIES
-
-mock.patch("numba.cuda.dispatcher.get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0))).start()
-env = ENV_FACTORIES[sys.argv[1].removeprefix("rlp/")]()
-n, typ = 4, numba.typeof
-states, rng, elapsed = np.zeros((n, env.state_size)), np.zeros(n, np.uint64), np.zeros(n, np.int64)
-obs, flags = np.zeros((n, *env.obs_shape), env.observation_space.dtype), np.zeros(n, bool)
-actions, rewards = np.zeros(n, np.int64), np.zeros(n)
-reset_all, step_all = kernel_functions(env)
-try:
-    cuda.compile_ptx(reset_all, types.void(typ(states), typ(env.params), typ(rng), typ(elapsed), typ(obs),
-                                           typ(flags)), cc=(8, 0))
-except Exception as error:
-    if "nvvm" in str(error).lower():
-        print("SKIP: libNVVM not available:", error)
-        sys.exit(0)
-    raise
-ptx, _ = cuda.compile_ptx(step_all, types.void(
-    typ(states), typ(actions), typ(env.params), typ(rng), typ(elapsed), types.int64, typ(obs), typ(rewards),
-    typ(flags), typ(flags), typ(obs), typ(flags)), cc=(8, 0))
-assert ".entry" in ptx
-print("PTX OK")
-"""
-
-
-def assert_cuda_kernels_compile(env_id: str) -> None:
-    """The env's CUDA kernels compile to PTX (skips where libNVVM is missing). The CUDA simulator run in
-    tests/unit/test_cuda_sim.py (every registered env, CPU and simulated GPU step for step) checks the rest."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    result = subprocess.run([sys.executable, "-c", PTX_SCRIPT, env_id], capture_output=True, text=True, env=env,
-                            timeout=300)
-    if result.stdout.startswith("SKIP: "):
-        pytest.skip(result.stdout.strip())
-    assert result.returncode == 0 and "PTX OK" in result.stdout, result.stdout + result.stderr
 
 
 def to_reference(state: np.ndarray, ref) -> None:
@@ -198,17 +144,11 @@ def test_spawn_with_every_row_taken_draws_side_and_kind_only():
     assert env.state[game.SPAWN_TIMER] == env.state[game.SPAWN_SPEED] - 1
 
 
-def test_cuda_kernels_compile_to_ptx():
-    assert_cuda_kernels_compile("rlp/MinAtar-Asterix-v1")
+def test_spaces_channels_and_action_sets_match_the_reference():
+    assert_spaces_match_reference(game.ASTERIX, *IDS)
+    assert gym.make(IDS[0]).observation_space.shape == (4, 10, 10)
+    assert action_set(game.ASTERIX, True) == [0, 1, 2, 3, 4]  # no-op, left, up, right, down
 
 
-@pytest.mark.parametrize("env_id", IDS)
-def test_spaces_match_reference_and_check_env_passes(env_id: str):
-    env = gym.make(env_id).unwrapped
-    assert isinstance(env, NumbaEnv)
-    ref = reference_env(env_id, {})
-    rows, columns, channels = ref.observation_space.shape
-    assert env.observation_space == gym.spaces.Box(0, 1, (channels, rows, columns), bool)
-    assert env.observation_space.dtype == ref.observation_space.dtype
-    assert env.action_space == ref.action_space
-    check_env(env, skip_render_check=True)
+def test_gymnasium_env_checker_passes_without_warnings():
+    assert_env_checker_passes_without_warnings(IDS[0])

@@ -3,18 +3,14 @@
 The reference draws the same uniforms as ours (tests/parity/minatar_replay.py), so whole runs of many
 episodes are compared step by step, sticky actions and resets included; wide start states (sparse or
 empty brick maps, the ball anywhere, a pending strike) reach the branches random play rarely does.
-Hand-computed scenarios pin down the rules themselves, and a subprocess checks the CUDA kernels under
-the Numba simulator against the CPU kernels.
+Hand-computed scenarios pin down the rules themselves. (The CUDA kernels: tests/unit/test_cuda_sim.py.)
 """
 
 from __future__ import annotations
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from rl_platform.envs.minatar.breakout import (
     BALL_DIR,
@@ -30,7 +26,12 @@ from rl_platform.envs.minatar.breakout import (
     TERMINAL,
 )
 from rl_platform.envs.minatar.common import LAST_ACTION, NOOP, action_set
-from tests.parity.minatar_replay import play_from_states, play_lockstep, reference_env, run_cuda_check
+from tests.parity.minatar_replay import (
+    assert_env_checker_passes_without_warnings,
+    assert_spaces_match_reference,
+    play_from_states,
+    play_lockstep,
+)
 
 V1, V0 = "rlp/MinAtar-Breakout-v1", "rlp/MinAtar-Breakout-v0"
 pytestmark = pytest.mark.filterwarnings("ignore:.*is out of date:DeprecationWarning")  # v0 next to v1
@@ -69,13 +70,8 @@ def wide_states(count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_spaces_channels_and_action_sets_match_the_reference():
-    for env_id in (V1, V0):
-        env, ref = gym.make(env_id).unwrapped, reference_env(env_id, {})
-        assert env.observation_space == gym.spaces.Box(0, 1, (4, 10, 10), bool)
-        assert ref.observation_space.shape == (10, 10, 4) and ref.observation_space.dtype == bool
-        assert env.action_space == ref.action_space
-        assert action_set(BREAKOUT, env_id == V1) == list(ref.action_set)
-    assert BREAKOUT.channels == tuple(sorted(ref.game.env.channels, key=ref.game.env.channels.get))
+    assert_spaces_match_reference(BREAKOUT, V1, V0)
+    assert gym.make(V1).observation_space.shape == (4, 10, 10)
     assert action_set(BREAKOUT, True) == [0, 1, 3]  # no-op, left, right
 
 
@@ -157,16 +153,4 @@ def test_reset_matches_the_two_reference_starts():
 
 
 def test_gymnasium_env_checker_passes_without_warnings():
-    # (The reference itself fails the checker: its reset ignores `super().reset(seed=)`.)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(gym.make(V1).unwrapped)
-    assert not caught, [str(warning.message) for warning in caught]
-
-
-def test_cuda_kernels_match_the_cpu_kernels_under_the_simulator():
-    run_cuda_check("simulator", [V1, V0])
-
-
-def test_cuda_kernels_compile_to_ptx():
-    run_cuda_check("ptx", [V1])
+    assert_env_checker_passes_without_warnings(V1)

@@ -3,18 +3,15 @@
 The reference draws the same uniforms as ours (tests/parity/minatar_replay.py), so whole episodes
 (2501 steps each, up to the game's own termination) are compared step by step, with sticky actions,
 crossings and their car re-draws; wide start states (any chicken row and timers, cars anywhere at any
-speed, the game clock about to run out) reach the rest. Hand-computed scenarios pin down the rules,
-and a subprocess checks the CUDA kernels under the Numba simulator against the CPU kernels.
+speed, the game clock about to run out) reach the rest. Hand-computed scenarios pin down the rules.
+(The CUDA kernels: tests/unit/test_cuda_sim.py.)
 """
 
 from __future__ import annotations
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from rl_platform.envs.minatar.common import LAST_ACTION, NOOP, action_set
 from rl_platform.envs.minatar.freeway import (
@@ -30,7 +27,13 @@ from rl_platform.envs.minatar.freeway import (
     TERMINAL,
     TERMINATE_TIMER,
 )
-from tests.parity.minatar_replay import favouring, play_from_states, play_lockstep, reference_env, run_cuda_check
+from tests.parity.minatar_replay import (
+    assert_env_checker_passes_without_warnings,
+    assert_spaces_match_reference,
+    favouring,
+    play_from_states,
+    play_lockstep,
+)
 
 V1, V0 = "rlp/MinAtar-Freeway-v1", "rlp/MinAtar-Freeway-v0"
 UP_V1, UP_V0 = 1, 2  # 'u' in the minimal action set "nud" and in "nlurdf"
@@ -74,13 +77,8 @@ def wide_states(count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_spaces_channels_and_action_sets_match_the_reference():
-    for env_id in (V1, V0):
-        env, ref = gym.make(env_id).unwrapped, reference_env(env_id, {})
-        assert env.observation_space == gym.spaces.Box(0, 1, (7, 10, 10), bool)
-        assert ref.observation_space.shape == (10, 10, 7) and ref.observation_space.dtype == bool
-        assert env.action_space == ref.action_space
-        assert action_set(FREEWAY, env_id == V1) == list(ref.action_set)
-    assert FREEWAY.channels == tuple(sorted(ref.game.env.channels, key=ref.game.env.channels.get))
+    assert_spaces_match_reference(FREEWAY, V1, V0)
+    assert gym.make(V1).observation_space.shape == (7, 10, 10)
     assert action_set(FREEWAY, True) == [0, 2, 4]  # no-op, up, down
 
 
@@ -190,16 +188,4 @@ def test_reset_puts_every_car_in_column_zero_with_its_speed_trail():
 
 
 def test_gymnasium_env_checker_passes_without_warnings():
-    # (The reference itself fails the checker: its reset ignores `super().reset(seed=)`.)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(gym.make(V1).unwrapped)
-    assert not caught, [str(warning.message) for warning in caught]
-
-
-def test_cuda_kernels_match_the_cpu_kernels_under_the_simulator():
-    run_cuda_check("simulator", [V1, V0])
-
-
-def test_cuda_kernels_compile_to_ptx():
-    run_cuda_check("ptx", [V1])
+    assert_env_checker_passes_without_warnings(V1)
