@@ -8,14 +8,14 @@ default configs/dqn_minatar_breakout.yaml), then evaluates the greedy (determini
   minimal action set, sticky actions 0.1) with periodic evaluation off (`train.eval_every=0`,
   `train.stop_return=null`), CPU, torch threads 1; then `experiment.evaluate_run` on the saved checkpoint.
 * SB3: `stable_baselines3.DQN` on the reference `MinAtar/Breakout-v1` (package `minatar`, same rules and sticky
-  actions), observations transposed to channel-first float32, with the same network: a custom
-  `BaseFeaturesExtractor` (conv 16 x 3x3 stride 1 + ReLU, flatten, linear to `model.features_dim` + ReLU, the
-  layout of our `cnn` encoder in the config) and a linear Q head (`net_arch=[]`). Every DQN hyperparameter that
-  SB3 has is taken from the config (`sb3_hyperparameters`: n_envs, lr, buffer, batch, learning_starts,
-  train_freq, gradient_steps, target update interval converted from gradient steps to env steps, tau, gamma,
-  n-step, exploration schedule, gradient clip; Adam with torch defaults and Huber loss on both sides).
-  What SB3's DQN lacks (double Q, dueling, prioritized replay) is listed under `differences`.
-  The reference env has no time limit; it gets the same safety truncation as ours (`max_episode_steps`).
+  actions), observations transposed to channel-first float32, with the same network: a `BaseFeaturesExtractor`
+  that is our `cnn` encoder built from the config's `model` section (conv 16 x 3x3 stride 1 + ReLU, flatten,
+  linear to `model.features_dim` + ReLU) and a linear Q head (`net_arch=[]`). Every DQN hyperparameter that SB3
+  has is taken from the config (`sb3_hyperparameters`: n_envs, lr, buffer, batch, learning_starts, train_freq,
+  gradient_steps, target update interval converted from gradient steps to env steps, tau, gamma, n-step,
+  exploration schedule, gradient clip; Adam with torch defaults and Huber loss on both sides). What SB3's DQN
+  lacks (double Q, dueling, prioritized replay) is listed under `differences`. The reference env has no time
+  limit; it gets the same safety truncation as ours (`max_episode_steps`).
 
 Training time runs from the call to `experiment.train` (ours: env creation, Numba compilation, logging, the
 config's final 20-episode evaluation and the checkpoint included) or `make_vec_env` (SB3) to its end; the final
@@ -47,8 +47,9 @@ from common import DEFAULT_PACKAGES, REPO_ROOT, format_table, machine_info, writ
 from torch import nn
 
 from rl_platform import experiment
-from rl_platform.config import ExperimentConfig
+from rl_platform.config import ExperimentConfig, ModelConfig
 from rl_platform.env_factory import load_env_plugins
+from rl_platform.nn.cnn import CNNEncoder
 from rl_platform.run import seed_for
 
 OURS_ENV_ID = "rlp/MinAtar-Breakout-v1"
@@ -70,24 +71,15 @@ except ImportError as exc:  # the `bench` extra or the `minatar` package is not 
     BaseFeaturesExtractor = nn.Module  # keeps the class below importable
 
 
-class MinAtarCNN(BaseFeaturesExtractor):
-    """SB3 features extractor with our `cnn` encoder's layout: conv layers + ReLU, flatten, linear + ReLU."""
+class OurCNN(BaseFeaturesExtractor):
+    """SB3 features extractor that is our `cnn` encoder itself, built from the config's `model` section."""
 
-    def __init__(self, observation_space: gym.spaces.Box, channels: list[int], kernels: list[int],
-                 strides: list[int], features_dim: int) -> None:
-        super().__init__(observation_space, features_dim)
-        layers: list[nn.Module] = []
-        in_channels = observation_space.shape[0]
-        for out_channels, kernel, stride in zip(channels, kernels, strides, strict=True):
-            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nn.ReLU()]
-            in_channels = out_channels
-        self.convs = nn.Sequential(*layers, nn.Flatten())
-        with torch.no_grad():
-            flat_dim = self.convs(torch.zeros(1, *observation_space.shape)).shape[1]
-        self.linear = nn.Sequential(nn.Linear(flat_dim, features_dim), nn.ReLU())
+    def __init__(self, observation_space: gym.spaces.Box, model_cfg: ModelConfig) -> None:
+        super().__init__(observation_space, model_cfg.features_dim)
+        self.encoder = CNNEncoder(observation_space, model_cfg)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.convs(obs))
+        return self.encoder(obs)
 
 
 class ChannelFirstFloat(gym.ObservationWrapper):
@@ -162,11 +154,8 @@ def sb3_run(cfg_dict: dict[str, Any], eval_episodes: int, eval_seed: int) -> dic
     hyper = sb3_hyperparameters(cfg)
     n_envs = hyper.pop("n_envs")
     max_steps = ours_max_episode_steps()
-    model_cfg = cfg.model
-    policy_kwargs = {"features_extractor_class": MinAtarCNN, "net_arch": [], "normalize_images": False,
-                     "features_extractor_kwargs": {"channels": model_cfg.cnn_channels, "kernels": model_cfg.cnn_kernels,
-                                                   "strides": model_cfg.cnn_strides,
-                                                   "features_dim": model_cfg.features_dim}}
+    policy_kwargs = {"features_extractor_class": OurCNN, "net_arch": [], "normalize_images": False,
+                     "features_extractor_kwargs": {"model_cfg": cfg.model}}
     start = time.perf_counter()
     env = make_vec_env(lambda: make_reference_env(max_steps), n_envs=n_envs, seed=cfg.seed)
     model = DQN("CnnPolicy", env, policy_kwargs=policy_kwargs, seed=cfg.seed, device="cpu", verbose=0, **hyper)
