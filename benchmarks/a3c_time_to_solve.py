@@ -1,7 +1,7 @@
 """A3C on CartPole-v1: wall-clock time to solve vs Stable-Baselines3 A2C, and SPS with 1 vs 2 workers.
 
 Part 1, time to solve = to the first greedy (deterministic) evaluation over 20 episodes with mean >= 475.
-Ours: `--config` (default configs/a3c_cartpole.yaml: async A3C, 2 worker processes x 8 envs), with its
+Ours: `--config` (default configs/a3c_cartpole.yaml: async A3C, 2 worker processes x 64 envs), with its
 own eval_every (10k env steps), eval_episodes, stop_return (475) and total_steps (500k: the budget).
 SB3: `stable_baselines3.A2C` on Gymnasium's CartPole-v1 with the rl-baselines3-zoo hyperparameters,
 DLR-RM/rl-baselines3-zoo hyperparams/a2c.yml, entry CartPole-v1 (commit c6c209e7d487635f0b835fb916ec4468142b28ff):
@@ -13,7 +13,7 @@ on a 20-env DummyVecEnv every eval_every env steps (counted over all envs) and s
 Ours anneals its lr linearly to 0 over total_steps; SB3's stays constant (the zoo's setting).
 
 Both sides are timed from just before the training envs / agent are built (ours: the `experiment.train`
-call, so forkserver and worker start-up and Numba compilation count; SB3: `make_vec_env`) to the end of
+call, so worker start-up and loading or compiling the Numba kernels count; SB3: `make_vec_env`) to the end of
 the evaluation that first reached 475 (unsolved: to the end of the budget). Evaluation time is included,
 and reported apart. Ours' start-up is estimated from wrapped `Run.record` calls: the time of the first
 worker report minus the time its steps took at the rate of the reports before the first evaluation;
@@ -27,9 +27,10 @@ them) of the TensorBoard `charts/sps` events, written every log.log_every steps 
 report on: start-up and the final eval and checkpoint are excluded. The last `charts/sps` value
 (Run.sps: steps/s since the first report) is kept in the JSON too.
 
-Usage (from the repository root; the full run takes about 15-30 minutes on 2 cores):
+Usage (from the repository root; the full run takes about 5 minutes on 2 cores):
     .venv/bin/python benchmarks/a3c_time_to_solve.py [--seeds 0 1 2] [--sb3-budget 500000]
-        [--parts solve sps] [--sps-steps 600000] [--sps-repeats 3] [--sps-workers 1 2] [--no-sps-sync]
+        [--parts solve sps] [--no-kernel-cache] [--sps-steps 600000] [--sps-repeats 5] [--sps-workers 1 2]
+        [--no-sps-sync]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import argparse
 import inspect
 import math
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -104,8 +106,10 @@ def reporting_errors(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str,
 # -- part 1: time to solve (each function runs in its own process) ------------------------------
 
 
-def ours_solve(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
-    """Train ours once; wrap Run.record / Run.evaluate_returns to time start-up, evals and the solve."""
+def ours_solve(config: str, overrides: list[str], run_dir: str, kernel_cache: bool = True) -> dict[str, Any]:
+    """Train ours once; wrap Run.record / Run.evaluate_returns to time start-up, evals and the solve.
+    `kernel_cache=False` compiles the Numba kernels in the run, as the first run on a machine does."""
+    os.environ["RLP_KERNEL_CACHE"] = "1" if kernel_cache else "0"
     cfg = experiment.load_experiment(config, overrides)
     threshold = cfg.train.stop_return
     records: list[tuple[float, int]] = []  # (time, step) of Run.record calls before the first eval
@@ -256,7 +260,8 @@ def run_solve(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rows, runs = [], []
     for seed in args.seeds:
         overrides = [f"seed={seed}", "train.device=cpu", "train.torch_threads=1"]
-        ours = in_fresh_process(ours_solve, str(args.config), overrides, str(tmp / f"solve_ours_{seed}"))
+        ours = in_fresh_process(ours_solve, str(args.config), overrides, str(tmp / f"solve_ours_{seed}"),
+                                args.kernel_cache)
         print(f"  seed {seed} ours: {describe(ours)}", flush=True)
         sb3: dict[str, Any] = {"skipped": SB3_IMPORT_ERROR, "solved": False}
         if SB3_IMPORT_ERROR is None:
@@ -317,8 +322,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="ours' config (configs/a3c_cartpole.yaml)")
     parser.add_argument("--parts", nargs="+", choices=("solve", "sps"), default=["solve", "sps"])
     parser.add_argument("--sps-steps", type=int, default=600_000, help="env steps per SPS run (default 600000)")
-    parser.add_argument("--sps-repeats", type=int, default=3, help="SPS rounds (default 3)")
+    parser.add_argument("--sps-repeats", type=int, default=5, help="SPS rounds (default 5; the host is noisy)")
     parser.add_argument("--sps-workers", type=int, nargs="+", default=[1, 2], help="async worker counts (1 2)")
+    parser.add_argument("--kernel-cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="part 1: ours loads its Numba kernels from the on-disk cache (default; warm after the "
+                             "first run on a machine); --no-kernel-cache compiles them in every run")
     parser.add_argument("--sps-sync", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure sync A2C in one process (default on)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
@@ -329,7 +337,8 @@ def main() -> int:
     args = parse_args()
     data: dict[str, Any] = {"benchmark": "a3c_time_to_solve", "machine": machine_info(), "config_file": args.config,
                             "sb3_version": None if SB3_IMPORT_ERROR else stable_baselines3.__version__,
-                            "sb3_skipped_reason": SB3_IMPORT_ERROR, "argv": sys.argv[1:]}
+                            "sb3_skipped_reason": SB3_IMPORT_ERROR, "argv": sys.argv[1:],
+                            "ours_kernel_cache": args.kernel_cache}
     with tempfile.TemporaryDirectory(prefix="a3c_bench_") as tmp:
         if "solve" in args.parts:
             data["time_to_solve"] = run_solve(args, Path(tmp))
@@ -337,7 +346,8 @@ def main() -> int:
             data["sps"] = run_sps(args, Path(tmp))
     data["notes"] = ["Time to solve: from building envs/agent to the end of the first eval >= the threshold, evals "
                      "included; unsolved runs: time to the end of the budget (infinitely slow in medians). Each run "
-                     "in a fresh process; ours includes forkserver/worker start-up and Numba compilation.",
+                     "in a fresh process; ours includes worker start-up and loading (kernel_cache) or compiling "
+                     "its Numba kernels.",
                      "SPS: (last - first step) / wall time between the first and last charts/sps events."]
     print(f"wrote {write_json(args.out, data)}")
     runs = [*(r[side] for r in data.get("time_to_solve", {}).get("runs", []) for side in ("ours", "sb3")),

@@ -10,6 +10,10 @@ calls inside, so they also compile as CUDA device functions):
 `rng` is a one-element uint64 array holding the env's own random stream (:func:`next_uniform`).
 Helpers they call must be Numba CPU functions (`@numba.njit`, like :func:`next_uniform` and :func:`clip`):
 the CUDA backend compiles their Python source again as device functions.
+
+The batched CPU kernels are cached on disk (:mod:`rl_platform.envs.kernel_cache`), keyed by a fingerprint of
+the env's functions and everything they reference, so a new process loads them instead of compiling them
+again; `RLP_KERNEL_CACHE=0` turns the cache off.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 import gymnasium as gym
 import numba
 import numpy as np
+
+from rl_platform.envs.kernel_cache import cached_njit, env_fingerprint
 
 # Numba's OpenMP threading layer busy-waits between parallel kernels: where cores are shared (a learner's
 # torch threads, other processes) each batched step then waits milliseconds for a descheduled thread
@@ -120,7 +126,8 @@ def compiled_functions(env: NumbaEnvDef) -> tuple[Callable, Callable, Callable]:
 
 
 def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
-    """The batched, multi-threaded (prange) reset and step for `env`, compiled once per process.
+    """The batched, multi-threaded (prange) reset and step for `env`, compiled once per process (or
+    loaded from the disk cache, see :func:`~rl_platform.envs.kernel_cache.cached_njit`).
 
     Kernels depend only on the env's functions, so variants that differ in `params` (maps, physics
     constants) share them.
@@ -153,7 +160,10 @@ def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
                 elapsed[i] = 0
             observe_one(states[i], params, obs[i])
 
-    kernels = CPUKernels(numba.njit(parallel=True)(reset_all), numba.njit(parallel=True)(step_all),
-                         numba.njit(reset_all), numba.njit(step_all))
+    # The closures hold only the compiled env functions, so their fingerprint keys the on-disk cache.
+    fingerprint = env_fingerprint((reset_one, step_one, observe_one))
+    kernels = CPUKernels(cached_njit(reset_all, fingerprint, parallel=True),
+                         cached_njit(step_all, fingerprint, parallel=True),
+                         cached_njit(reset_all, fingerprint), cached_njit(step_all, fingerprint))
     _kernel_cache[key] = kernels
     return kernels

@@ -40,7 +40,7 @@ def init_vector_spaces(envs: gym.vector.VectorEnv, env_def: NumbaEnvDef, num_env
     envs._discrete_actions = isinstance(envs.single_action_space, gym.spaces.Discrete)
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _any_outside(values, low, high):
     """Whether any of the (1-D) `values` lies outside [low, high): one pass, stops at the first."""
     for v in values:  # noqa: SIM110  (a loop, not any(<generator>): this is Numba code)
@@ -49,7 +49,7 @@ def _any_outside(values, low, high):
     return False
 
 
-@numba.njit
+@numba.njit(cache=True)
 def _or_any(terminations, truncations, done):
     """`done[:] = terminations | truncations` and whether any is True, in one pass without allocating."""
     found = False

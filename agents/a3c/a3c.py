@@ -19,6 +19,7 @@ from rl_platform.agents.a3c.shared_optim import OPTIMIZERS, SharedOptimizer
 from rl_platform.config import ExperimentConfig, ModelConfig, option
 from rl_platform.errors import ConfigError
 from rl_platform.nn import ActorCritic, build_actor_critic, clip_grad_norm
+from rl_platform.nn.numpy_actor import NumpyCategoricalActor
 from rl_platform.returns import gae_advantages, n_step_returns
 from rl_platform.rollout import VectorStepper
 from rl_platform.run import Run
@@ -55,8 +56,10 @@ class A3CConfig:
                          choices=("clip", "tanh"))
     max_restarts: int = option(3, "async: a worker that dies is restarted this many times in all, then training "
                                "stops with an error and a checkpoint", ge=0)
-    start_method: str = option("forkserver", "torch backend: how worker processes start ('fork' is not offered: "
-                               "torch's thread pools do not survive it)", choices=("forkserver", "spawn"))
+    start_method: str = option("forkserver", "torch backend: how worker processes start. 'fork': in milliseconds, "
+                               "inheriting the trainer's imports and compiled env (CPU torch, workers use one "
+                               "thread); 'forkserver': from a clean server process that imports torch first (about "
+                               "1-2 s more); 'spawn': fresh interpreters", choices=("fork", "forkserver", "spawn"))
     ray_address: str | None = option(None, "ray backend: cluster address for ray.init ('auto', 'ray://host:10001'); "
                                      "null starts a local instance")
     ray_num_cpus: int | None = option(None, "ray backend: CPUs of a local instance (null: all)", ge=1)
@@ -146,9 +149,18 @@ class A3CAgent:
         self.target = model if target is None else target
         self.optimizer = optimizer
         self.lr = cfg.lr
+        # Listed once: walking the module tree on every update costs about a tenth of a small model's update.
+        self.model_params = list(self.model.parameters())
+        self.target_params = list(self.target.parameters())
+        # Acting in NumPy where the model allows (small MLP, categorical head): a quarter of torch's per-call cost.
+        self.numpy_actor = NumpyCategoricalActor.of(model)
+        self.action_rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
 
     def sample(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(raw actions the loss needs, actions for the env), sampled from the policy."""
+        if self.numpy_actor is not None:
+            raw = self.numpy_actor.sample(obs, self.action_rng)
+            return raw, raw + self.numpy_actor.start
         with torch.no_grad():
             raw = self.model.policy(torch.as_tensor(obs)).sample()
         return raw.numpy(), self.model.env_actions(raw)
@@ -156,6 +168,8 @@ class A3CAgent:
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         if explore:
             return self.sample(obs)[1]
+        if self.numpy_actor is not None:
+            return self.numpy_actor.greedy(obs)
         with torch.no_grad():
             return self.model.env_actions(self.model.greedy(torch.as_tensor(obs)))
 
@@ -199,18 +213,20 @@ class A3CAgent:
     def compute_gradients(self, rollout: Rollout) -> dict[str, float]:
         """Gradients of the loss (clipped) in `model`'s `.grad`; returns the stats."""
         loss, stats = self.loss(rollout)
-        self.model.zero_grad(set_to_none=False)
+        for param in self.model_params:
+            if param.grad is not None:
+                param.grad.zero_()
         loss.backward()
         if self.cfg.max_grad_norm > 0:
             stats["grad_norm"] = clip_grad_norm(self.gradients(), self.cfg.max_grad_norm).item()
         return stats
 
     def gradients(self) -> list[torch.Tensor]:
-        return [p.grad for p in self.model.parameters()]
+        return [p.grad for p in self.model_params]
 
     def apply_gradients(self, gradients: list[torch.Tensor]) -> None:
         """One optimizer step on `target` with `gradients` at the current learning rate."""
-        for param, grad in zip(self.target.parameters(), gradients, strict=True):
+        for param, grad in zip(self.target_params, gradients, strict=True):
             param.grad = grad
         self.optimizer.param_groups[0]["lr"] = self.lr
         self.optimizer.step()
@@ -226,14 +242,15 @@ class A3CAgent:
     def pull(self) -> None:
         """Copy `target`'s parameters into `model`."""
         with torch.no_grad():
-            torch._foreach_copy_(list(self.model.parameters()), list(self.target.parameters()))
+            torch._foreach_copy_(self.model_params, self.target_params)
 
     def set_lr_for(self, step: int, total_steps: int) -> float:
         self.lr = annealed_lr(self.cfg, step, total_steps)
         return self.lr
 
     def state_dict(self) -> dict:
-        state = {"model": self.target.state_dict(), "torch_rng": torch.get_rng_state()}
+        state = {"model": self.target.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "action_rng": self.action_rng.bit_generator.state}
         if self.optimizer is not None:
             state["optimizer"] = self.optimizer.state_dict()
         return state
@@ -288,6 +305,8 @@ def train_sync(run: Run) -> dict:
         if run.resumed is not None:
             agent.load_state_dict(run.resumed["agent"])
             torch.set_rng_state(run.resumed["agent"]["torch_rng"])
+            if "action_rng" in run.resumed["agent"]:
+                agent.action_rng.bit_generator.state = run.resumed["agent"]["action_rng"]
         collector = RolloutCollector(envs, cfg.agent.n_steps, run.env_seed)
         global_step = run.start_step
         stats: dict[str, float] = {}

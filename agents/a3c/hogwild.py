@@ -15,6 +15,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import math
 import os
 import signal
 import time
@@ -25,6 +26,7 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 import torch.multiprocessing as mp
@@ -48,6 +50,11 @@ from rl_platform.run import Run, seed_for
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 WARMUP_ENV = "RLP_A3C_WARMUP_ENV"  # read by rl_platform.agents.a3c.warmup in the forkserver
 REPORT_INTERVAL_S = 0.2  # how often a worker sends its finished episodes and latest losses
+# How long the trainer waits for reports before it looks at the shared step counters again: with evaluations on,
+# a due one (every train.eval_every steps, some 30 ms apart on CartPole) starts at most this late; without, the
+# trainer wakes less often and leaves the cores to the workers (death is seen at once either way: sentinels).
+POLL_INTERVAL_S = 0.005
+IDLE_POLL_INTERVAL_S = 0.05
 STOP_TIMEOUT_S = 5.0
 # A worker killed by the same Ctrl-C / SIGTERM as this process (the whole process group gets it) can be seen
 # dead before this process runs its own handler: wait this long for such a signal before restarting a worker.
@@ -63,7 +70,9 @@ class WorkerSetup:
     optimizer_state: SharedState
     step_counts: torch.Tensor  # shared int64, env steps done in worker slot i since start (restarts included)
     start_step: int
-    stop: Any  # multiprocessing Event
+    # Shared int8, 1 = stop. Not a multiprocessing.Event: a worker killed inside `is_set()` would keep its lock
+    # forever and the trainer's `set()` would hang; a plain shared flag is read without any lock.
+    stop_flag: torch.Tensor
 
     def global_step(self) -> int:
         return self.start_step + int(self.step_counts.sum())
@@ -80,7 +89,10 @@ class Report:
 def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connection) -> None:
     """Entry point of worker process `index` (restarted workers get a higher `incarnation`, a fresh seed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker would inherit the trainer's handler
     torch.set_num_threads(1)  # one core per worker: no oversubscription
+    if numba.config.NUMBA_NUM_THREADS > 1:  # forked: Numba read NUMBA_NUM_THREADS in the trainer
+        numba.set_num_threads(1)
     try:
         cfg = setup.cfg
         torch.manual_seed(seed_for(cfg.seed, 4, setup.start_step, index, incarnation))
@@ -95,9 +107,9 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
         returns: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         stats: dict[str, float] = {}
-        last_report = time.monotonic()
+        last_report = -math.inf  # the first update is reported at once: the trainer sees the worker running
         parent = mp.parent_process()
-        while not setup.stop.is_set() and (parent is None or parent.is_alive()):
+        while not setup.stop_flag[0] and (parent is None or parent.is_alive()):
             global_step = setup.global_step()
             if global_step >= total:
                 break
@@ -162,7 +174,6 @@ class WorkerPool:
         self.context = mp.get_context(start_method)
         self.stopping = stopping  # True once a stop signal arrived: dead workers are then not restarted
         self.setup = setup
-        self.setup.stop = self.context.Event()
         self.num_workers = num_workers
         self.restarts_left = max_restarts
         self.progress = progress
@@ -242,7 +253,7 @@ class WorkerPool:
 
     def stop(self) -> None:
         """Ask every worker to stop, wait up to STOP_TIMEOUT_S, then terminate the rest."""
-        self.setup.stop.set()
+        self.setup.stop_flag[0] = 1
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for worker in self.workers:
             worker.process.join(max(deadline - time.monotonic(), 0.0))
@@ -282,7 +293,8 @@ def train_async(run: Run) -> dict:
     agent.model.share_memory()
     agent.optimizer.share_memory()
     step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
-    setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step, stop=None)
+    setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step,
+                        stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_())
     pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress,
                       stopping=lambda: run.stop_signal is not None)
     stats: dict[str, float] = {}
@@ -299,8 +311,9 @@ def train_async(run: Run) -> dict:
         run.progress.message(f"a3c: {cfg.agent.num_workers} worker processes started (pids "
                              f"{', '.join(map(str, pool.pids))})")
         started = False
+        poll_interval = POLL_INTERVAL_S if cfg.train.eval_every > 0 else IDLE_POLL_INTERVAL_S
         while True:
-            reports = pool.poll(timeout=0.05)
+            reports = pool.poll(timeout=poll_interval)
             global_step = setup.global_step()
             started = started or bool(reports)  # the SPS clock starts with the first report, after start-up
             for report in reports:

@@ -17,14 +17,18 @@ import torch
 SharedState = dict[str, list[torch.Tensor]]
 
 
-class SharedOptimizer(torch.optim.Optimizer):
-    """Base: one parameter group, statistics named by `buffer_names`, plus a scalar step count."""
+class SharedOptimizer:
+    """Base: one parameter group, statistics named by `buffer_names`, plus a scalar step count.
+
+    Not a `torch.optim.Optimizer` subclass: its constructor imports torch._dynamo (about 1.3 s), which
+    every worker process would pay before its first step; only `param_groups[0]` is kept from its API.
+    """
 
     buffer_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[torch.nn.Parameter], defaults: dict, state: SharedState | None) -> None:
-        super().__init__(params, defaults)
-        self.params: list[torch.nn.Parameter] = list(self.param_groups[0]["params"])
+        self.params: list[torch.nn.Parameter] = list(params)
+        self.param_groups = [{"params": self.params, **defaults}]
         if state is None:
             state = {name: [torch.zeros_like(p) for p in self.params] for name in self.buffer_names}
             state["step"] = [torch.zeros((), dtype=torch.float64)]

@@ -25,7 +25,9 @@ ray = pytest.importorskip("ray")
 ray_backend = pytest.importorskip("rl_platform.agents.a3c.ray_backend")
 
 RAY = ["agent.backend=ray", "agent.ray_num_cpus=2", "agent.num_workers=2"]
-SHORT = [*RAY, "train.total_steps=6000", "train.eval_every=0", "train.eval_episodes=2", "train.stop_return=null"]
+# 8 envs per actor (the config has 64): the fault tests act after a number of actor calls, well within 6000 steps.
+SHORT = [*RAY, "env.num_envs=8", "train.total_steps=6000", "train.eval_every=0", "train.eval_episodes=2",
+         "train.stop_return=null"]
 
 
 class ExplodingEnv(GoodEnv):

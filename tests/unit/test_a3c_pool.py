@@ -7,6 +7,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from rl_platform.agents.a3c.hogwild import WorkerHandle, WorkerPool
 from rl_platform.errors import TrainingFailed
@@ -25,7 +26,8 @@ def dead_worker(exitcode: int) -> WorkerHandle:
 
 
 def pool_with(worker: WorkerHandle, max_restarts: int, stopping: bool) -> WorkerPool:
-    setup = SimpleNamespace(cfg=SimpleNamespace(agent=SimpleNamespace(max_restarts=max_restarts)), stop=None)
+    setup = SimpleNamespace(cfg=SimpleNamespace(agent=SimpleNamespace(max_restarts=max_restarts)),
+                            stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_())
     pool = WorkerPool(setup, num_workers=1, max_restarts=max_restarts, start_method="fork",
                       progress=Progress(1, quiet=True), stopping=lambda: stopping)
     pool.workers = [worker]
@@ -66,3 +68,23 @@ def test_failed_restart_is_a_clear_error():
     pool._spawn = forkserver_gone
     with pytest.raises(TrainingFailed, match="a3c worker 0 could not be restarted: EOFError: unexpected EOF"):
         pool.poll(timeout=1.0)
+
+
+def loop_until_stopped(stop_flag: torch.Tensor) -> None:
+    while not stop_flag[0]:  # as worker_main checks it, once per rollout
+        pass
+
+
+def test_stop_reaches_a_running_worker_after_another_was_killed():
+    """Workers read the stop flag without a lock, so one killed mid-check (SIGKILL, SIGTERM) cannot leave a lock
+    held that the trainer's stop would then wait on forever; the living worker sees the flag and exits by itself."""
+    pool = pool_with(dead_worker(0), max_restarts=0, stopping=True)
+    for index in range(2):
+        process = CONTEXT.Process(target=loop_until_stopped, args=(pool.setup.stop_flag,))
+        process.start()
+        pool.workers[index:index + 1] = [WorkerHandle(process, CONTEXT.Pipe(duplex=False)[0], incarnation=0)]
+    killed, running = (w.process for w in pool.workers)
+    killed.kill()
+    killed.join()
+    pool.stop()
+    assert killed.exitcode == -9 and running.exitcode == 0  # stopped by the flag, not terminated by stop()
