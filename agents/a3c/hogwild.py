@@ -28,6 +28,7 @@ from typing import Any
 
 import numba
 import numpy as np
+import threadpoolctl
 import torch
 import torch.multiprocessing as mp
 
@@ -47,7 +48,7 @@ from rl_platform.logger import Progress
 from rl_platform.nn import ActorCritic
 from rl_platform.run import Run, seed_for
 
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 WARMUP_ENV = "RLP_A3C_WARMUP_ENV"  # read by rl_platform.agents.a3c.warmup in the forkserver
 REPORT_INTERVAL_S = 0.2  # how often a worker sends its finished episodes and latest losses
 # How long the trainer waits for reports before it looks at the shared step counters again: with evaluations on,
@@ -86,13 +87,23 @@ class Report:
     stats: dict[str, float]
 
 
+def use_one_core() -> None:
+    """One thread each for torch, Numba and NumPy's BLAS in this worker, so workers do not oversubscribe cores.
+
+    A forked worker inherits the trainer's thread pools, set up before THREAD_VARIABLES could apply: with two
+    workers on two cores, OpenBLAS threads in the NumPy actor's matmuls (from 128 envs) cut SPS three-fold.
+    """
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        numba.set_num_threads(1)  # first: starting Numba's threading layer may reset OpenMP's thread count
+    threadpoolctl.threadpool_limits(limits=1)
+    torch.set_num_threads(1)
+
+
 def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connection) -> None:
     """Entry point of worker process `index` (restarted workers get a higher `incarnation`, a fresh seed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker would inherit the trainer's handler
-    torch.set_num_threads(1)  # one core per worker: no oversubscription
-    if numba.config.NUMBA_NUM_THREADS > 1:  # forked: Numba read NUMBA_NUM_THREADS in the trainer
-        numba.set_num_threads(1)
+    use_one_core()
     try:
         cfg = setup.cfg
         torch.manual_seed(seed_for(cfg.seed, 4, setup.start_step, index, incarnation))
@@ -133,7 +144,7 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
 
 @contextlib.contextmanager
 def child_environment(**extra: str) -> Iterator[None]:
-    """Processes started inside see NUMBA_NUM_THREADS/OMP_NUM_THREADS/MKL_NUM_THREADS=1 (one core per worker)
+    """Processes started inside see THREAD_VARIABLES=1 (one core per worker)
     and the `extra` variables.
 
     (The thread variables are read when those libraries load, so they must be in the environment a

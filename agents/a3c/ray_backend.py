@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from rl_platform.agents.a3c.a3c import A3CAgent, RolloutCollector, build_model, make_agent
-from rl_platform.agents.a3c.hogwild import THREAD_VARIABLES
+from rl_platform.agents.a3c.hogwild import THREAD_VARIABLES, use_one_core
 from rl_platform.config import ExperimentConfig
 from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import ConfigError, TrainingFailed
@@ -72,7 +72,7 @@ class RolloutWorker:
     def __init__(self, cfg: ExperimentConfig, index: int, incarnation: int, start_step: int) -> None:
         with contextlib.suppress(ValueError):  # Ctrl-C is for the driver, which stops the actors
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        torch.set_num_threads(1)  # one core per actor (numba/OMP/MKL are limited by the runtime_env)
+        use_one_core()
         torch.manual_seed(seed_for(cfg.seed, 4, start_step, index, incarnation))
         self.envs = make_vector_env(cfg.env)
         model = build_model(cfg.agent, cfg.model, self.envs.single_observation_space, self.envs.single_action_space)

@@ -1,4 +1,5 @@
-"""How the A3C worker pool treats a dead worker: restart it, stop with a clear error, or leave it during a stop."""
+"""How the A3C worker pool treats a dead worker (restart it, stop with a clear error, or leave it during a stop), and
+the one-core-per-worker thread limits."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import multiprocessing
 import sys
 from types import SimpleNamespace
 
+import numba
 import pytest
+import threadpoolctl
 import torch
 
-from rl_platform.agents.a3c.hogwild import WorkerHandle, WorkerPool
+from rl_platform.agents.a3c.hogwild import WorkerHandle, WorkerPool, use_one_core
 from rl_platform.errors import TrainingFailed
 from rl_platform.logger import Progress
 
@@ -88,3 +91,23 @@ def test_stop_reaches_a_running_worker_after_another_was_killed():
     killed.join()
     pool.stop()
     assert killed.exitcode == -9 and running.exitcode == 0  # stopped by the flag, not terminated by stop()
+
+
+def thread_counts_after_use_one_core(queue) -> None:
+    use_one_core()
+    blas = [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    queue.put((torch.get_num_threads(), numba.get_num_threads(), blas))
+
+
+def test_forked_worker_gets_one_thread_in_torch_numba_and_numpy_blas():
+    torch.set_num_threads(2)  # as a trainer with train.torch_threads=2: a forked worker inherits its pools
+    queue = CONTEXT.Queue()
+    try:
+        process = CONTEXT.Process(target=thread_counts_after_use_one_core, args=(queue,))
+        process.start()
+        torch_threads, numba_threads, blas_threads = queue.get(timeout=30)
+        process.join()
+    finally:
+        torch.set_num_threads(1)
+    assert (torch_threads, numba_threads) == (1, 1)
+    assert blas_threads and set(blas_threads) == {1}, blas_threads
