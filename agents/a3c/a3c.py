@@ -261,6 +261,8 @@ class A3CAgent:
             self.pull()
         if self.optimizer is not None and "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
+        if "action_rng" in state:  # absent from checkpoints written before the NumPy actor
+            self.action_rng.bit_generator.state = state["action_rng"]
 
 
 def build_model(cfg: A3CConfig, model_cfg: ModelConfig, observation_space: gym.Space,
@@ -305,8 +307,6 @@ def train_sync(run: Run) -> dict:
         if run.resumed is not None:
             agent.load_state_dict(run.resumed["agent"])
             torch.set_rng_state(run.resumed["agent"]["torch_rng"])
-            if "action_rng" in run.resumed["agent"]:
-                agent.action_rng.bit_generator.state = run.resumed["agent"]["action_rng"]
         collector = RolloutCollector(envs, cfg.agent.n_steps, run.env_seed)
         global_step = run.start_step
         stats: dict[str, float] = {}

@@ -62,7 +62,7 @@ class NumpyCategoricalActor:
         return cls([*layers, (head.logits, None)], head.start)
 
     def _views(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        pointers = [linear.weight.data_ptr() for linear in self.linears]
+        pointers = [param.data_ptr() for linear in self.linears for param in (linear.weight, linear.bias)]
         if pointers != self._pointers:  # first call, or a parameter's storage moved
             self._weights = [(linear.weight.detach().numpy().T, linear.bias.detach().numpy())
                              for linear in self.linears]

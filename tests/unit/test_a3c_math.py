@@ -151,3 +151,17 @@ def test_categorical_greedy_action_respects_the_space_start():
     model = build_actor_critic(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(4, start=-1), ModelConfig())
     actions = model.env_actions(model.greedy(torch.zeros(2, 3)))
     assert set(actions.tolist()) <= {-1, 0, 1, 2}
+
+
+def test_state_dict_round_trip_restores_the_action_stream():
+    """A resumed agent samples the actions the saved one would have sampled next (NumPy actor's own RNG)."""
+    space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+    cfg = A3CConfig()
+    saved = A3CAgent(cfg, build_model(cfg, ModelConfig(), space, gym.spaces.Discrete(3)))
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    saved.sample(obs)
+    state = saved.state_dict()
+    expected = saved.sample(obs)[1]
+    resumed = A3CAgent(cfg, build_model(cfg, ModelConfig(), space, gym.spaces.Discrete(3)))
+    resumed.load_state_dict(state)
+    np.testing.assert_array_equal(resumed.sample(obs)[1], expected)

@@ -100,6 +100,7 @@ def thread_counts_after_use_one_core(queue) -> None:
 
 
 def test_forked_worker_gets_one_thread_in_torch_numba_and_numpy_blas():
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(2)  # as a trainer with train.torch_threads=2: a forked worker inherits its pools
     queue = CONTEXT.Queue()
     try:
@@ -108,6 +109,6 @@ def test_forked_worker_gets_one_thread_in_torch_numba_and_numpy_blas():
         torch_threads, numba_threads, blas_threads = queue.get(timeout=30)
         process.join()
     finally:
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads_before)
     assert (torch_threads, numba_threads) == (1, 1)
     assert blas_threads and set(blas_threads) == {1}, blas_threads

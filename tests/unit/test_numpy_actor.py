@@ -59,6 +59,15 @@ def test_follows_in_place_updates_and_moved_storage():
     np.testing.assert_allclose(normalized(actor.logits(obs)), torch_logits(model, obs), atol=1e-5)
 
 
+def test_follows_a_bias_given_new_storage_alone():
+    model = make_model()
+    actor = NumpyCategoricalActor.of(model)
+    obs = np.ones((2, 4), dtype=np.float32)
+    np.testing.assert_array_equal(actor.greedy(obs), [1, 1])
+    model.policy_head.logits.bias.data = torch.tensor([50.0, 0.0, 0.0])  # the weights keep their storage
+    np.testing.assert_array_equal(actor.greedy(obs), [-1, -1])
+
+
 def test_sampling_frequencies_follow_softmax():
     model = make_model()
     with torch.no_grad():  # zero the network; the bias alone sets the probabilities to softmax(0, log 2, log 5)
