@@ -1,6 +1,8 @@
 """A3C on CartPole-v1: wall-clock time to solve vs Stable-Baselines3 A2C, and SPS with 1 vs 2 workers.
 
-Part 1, time to solve = to the first greedy (deterministic) evaluation over 20 episodes with mean >= 475.
+Part 1, time to solve = to the first greedy (deterministic) evaluation over 20 episodes with mean >= 475 that a
+second greedy evaluation over the config's train.stop_confirm_episodes (100) fresh episodes confirms (mean >= 475;
+otherwise training goes on), the same rule on both sides.
 Ours: `--config` (default configs/a3c_cartpole.yaml: async A3C, 2 worker processes x 64 envs), with its
 own eval_every (10k env steps), eval_episodes, stop_return (475) and total_steps (500k: the budget).
 SB3: `stable_baselines3.A2C` on Gymnasium's CartPole-v1 with the rl-baselines3-zoo hyperparameters,
@@ -9,7 +11,8 @@ n_envs 8, n_timesteps 5e5, policy MlpPolicy, ent_coef 0.0; the rest are SB3's A2
 constant, n_steps 5, RMSprop alpha 0.99 eps 1e-5, gamma 0.99, gae_lambda 1.0, vf_coef 0.5, max_grad_norm
 0.5, separate [64, 64] tanh policy and value nets). `make_vec_env(..., n_envs=8)` (DummyVecEnv), CPU,
 torch threads 1; a callback runs `evaluate_policy(deterministic=True)` over the same number of episodes
-on a 20-env DummyVecEnv every eval_every env steps (counted over all envs) and stops at the threshold.
+on a 20-env DummyVecEnv every eval_every env steps (counted over all envs), confirms as ours (the same seeds)
+and stops at a confirmed evaluation.
 Ours anneals its lr linearly to 0 over total_steps; SB3's stays constant (the zoo's setting).
 
 Both sides are timed from just before the training envs / agent are built (ours: the `experiment.train`
@@ -111,9 +114,9 @@ def ours_solve(config: str, overrides: list[str], run_dir: str, kernel_cache: bo
     `kernel_cache=False` compiles the Numba kernels in the run, as the first run on a machine does."""
     os.environ["RLP_KERNEL_CACHE"] = "1" if kernel_cache else "0"
     cfg = experiment.load_experiment(config, overrides)
-    threshold = cfg.train.stop_return
+    threshold, confirm = cfg.train.stop_return, cfg.train.stop_confirm_episodes
     records: list[tuple[float, int]] = []  # (time, step) of Run.record calls before the first eval
-    evals = {"seconds": 0.0, "count": 0, "solved_at": None, "last_mean": None}
+    evals = {"seconds": 0.0, "count": 0, "solved_at": None, "last_mean": None, "confirming": False}
     record, evaluate_returns = Run.record, Run.evaluate_returns
 
     def timed_record(run: Run, step: int, *args: Any, **kwargs: Any) -> None:
@@ -121,14 +124,18 @@ def ours_solve(config: str, overrides: list[str], run_dir: str, kernel_cache: bo
             records.append((time.perf_counter(), step))
         record(run, step, *args, **kwargs)
 
-    def timed_eval(run: Run, policy: Any) -> np.ndarray:
+    def timed_eval(run: Run, policy: Any, *args: Any) -> np.ndarray:
         begin = time.perf_counter()
-        returns = evaluate_returns(run, policy)
+        returns = evaluate_returns(run, policy, *args)
         end = time.perf_counter()
         evals["seconds"] += end - begin
         evals["count"] += 1
         evals["last_mean"] = float(returns.mean())
-        if evals["solved_at"] is None and evals["last_mean"] >= threshold:
+        confirmation, evals["confirming"] = evals["confirming"], False  # a periodic eval >= threshold: next call
+        reached = evals["last_mean"] >= threshold
+        if reached and confirm > 0 and not confirmation:
+            evals["confirming"] = True
+        elif evals["solved_at"] is None and reached:
             evals["solved_at"], evals["solved_eval_seconds"] = end, evals["seconds"]
         return returns
 
@@ -149,7 +156,8 @@ def ours_solve(config: str, overrides: list[str], run_dir: str, kernel_cache: bo
             "train_call_seconds": end - start, "budget_steps": cfg.train.total_steps}
 
 
-def sb3_solve(seed: int, budget: int, eval_every: int, episodes: int, threshold: float) -> dict[str, Any]:
+def sb3_solve(seed: int, budget: int, eval_every: int, episodes: int, threshold: float,
+              confirm: int) -> dict[str, Any]:
     """Train SB3 A2C once (zoo hyperparameters, CPU, 1 thread), evaluating like ours."""
     torch.set_num_threads(1)
 
@@ -175,6 +183,9 @@ def sb3_solve(seed: int, budget: int, eval_every: int, episodes: int, threshold:
             self.num_evals += 1
             self.eval_env.seed(seed_for(seed, 1, self.num_evals))  # the same eval seeds as ours
             mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=episodes, deterministic=True)
+            if mean >= threshold and confirm > 0:  # confirmed as ours, on ours' confirmation seeds
+                self.eval_env.seed(seed_for(seed, 5, self.num_evals))
+                mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=confirm, deterministic=True)
             self.eval_seconds += time.perf_counter() - begin
             self.last_mean = float(mean)
             if self.last_mean >= threshold:
@@ -254,7 +265,8 @@ def run_solve(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     if t.stop_return is None or t.eval_every <= 0:
         raise SystemExit(f"{args.config}: part 1 needs train.stop_return and train.eval_every > 0")
     print(f"Part 1: time to greedy eval mean >= {t.stop_return:g} over {t.eval_episodes} episodes on {ENV_ID}, "
-          f"evaluated every {t.eval_every:,} env steps; seeds {args.seeds} interleaved ours/SB3")
+          f"evaluated every {t.eval_every:,} env steps, confirmed on {t.stop_confirm_episodes} fresh episodes; "
+          f"seeds {args.seeds} interleaved ours/SB3")
     print(f"  ours: {args.config} ({cfg.agent.mode}, {cfg.agent.num_workers} workers x {cfg.env.num_envs} envs, "
           f"budget {t.total_steps:,}); SB3 A2C: {ZOO_SOURCE}, budget {args.sb3_budget:,}", flush=True)
     rows, runs = [], []
@@ -265,7 +277,8 @@ def run_solve(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         print(f"  seed {seed} ours: {describe(ours)}", flush=True)
         sb3: dict[str, Any] = {"skipped": SB3_IMPORT_ERROR, "solved": False}
         if SB3_IMPORT_ERROR is None:
-            sb3 = in_fresh_process(sb3_solve, seed, args.sb3_budget, t.eval_every, t.eval_episodes, t.stop_return)
+            sb3 = in_fresh_process(sb3_solve, seed, args.sb3_budget, t.eval_every, t.eval_episodes, t.stop_return,
+                                   t.stop_confirm_episodes)
             print(f"  seed {seed} SB3:  {describe(sb3)}", flush=True)
         runs.append({"seed": seed, "ours": ours, "sb3": sb3})
         rows.append([seed, *solve_cells(ours), *solve_cells(sb3)])
@@ -345,7 +358,8 @@ def main() -> int:
             data["time_to_solve"] = run_solve(args, Path(tmp))
         if "sps" in args.parts:
             data["sps"] = run_sps(args, Path(tmp))
-    data["notes"] = ["Time to solve: from building envs/agent to the end of the first eval >= the threshold, evals "
+    data["notes"] = ["Time to solve: from building envs/agent to the end of the first eval >= the threshold that a "
+                     "confirmation eval on fresh episodes also puts >= the threshold, evals (confirmations too) "
                      "included; unsolved runs: time to the end of the budget (infinitely slow in medians). Each run "
                      "in a fresh process; ours includes worker start-up and loading (kernel_cache) or compiling "
                      "its Numba kernels.",

@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def git_commit() -> dict[str, Any]:
+    """The commit the benchmark ran at and whether the tree had uncommitted changes (None outside git)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
 def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, Any]:
-    """Where and when a benchmark ran: date, OS, Python, CPU, CPU counts and package versions."""
+    """Where and when a benchmark ran: date, commit, OS, Python, CPU, CPU counts and package versions."""
     try:
         usable_cpus: int | None = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -54,6 +68,7 @@ def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, Any]:
         load_average = None
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **git_commit(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_model": cpu_model(),

@@ -1,8 +1,10 @@
 """Wall-clock time to solve CartPole-v1 with DQN: rl_platform vs Stable-Baselines3.
 
-"Solved" means a greedy (deterministic) evaluation over 20 episodes with mean return >= 475.
+"Solved" means a greedy (deterministic) evaluation over 20 episodes with mean return >= 475, confirmed
+by a second greedy evaluation over `--confirm-episodes` (default 100) fresh episodes with mean >= 475.
 Both sides evaluate every `--eval-every` environment steps, with the same number of episodes
-spread over a 20-env vector env, and stop at the first evaluation that reaches the threshold.
+spread over a 20-env vector env, confirm the same way (`train.stop_confirm_episodes` for ours), and stop
+at the first confirmed evaluation; an unconfirmed one lets training go on.
 
 * Ours: `rl_platform.experiment.train` on `--config` (default configs/dqn_cartpole.yaml) with
   seed, eval and stop settings overridden. Timed from the call to `experiment.train` to its
@@ -47,6 +49,7 @@ from rl_platform.run import Run, TrainingInterrupted
 ENV_ID = "CartPole-v1"
 SOLVE_RETURN = 475.0
 EVAL_EPISODES = 20
+CONFIRM_EPISODES = 100
 TARGET_RATIO = 0.2
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "dqn_cartpole.yaml"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "dqn_time_to_solve.json"
@@ -127,10 +130,10 @@ class EvalTimer:
         """Temporarily replace `Run.evaluate_returns` with a timed wrapper (restored on exit)."""
         original = Run.evaluate_returns
 
-        def timed(run: Run, policy: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        def timed(run: Run, policy: Callable[[np.ndarray], np.ndarray], *args: Any) -> np.ndarray:
             start = time.perf_counter()
             try:
-                return original(run, policy)
+                return original(run, policy, *args)
             finally:
                 self.seconds += time.perf_counter() - start
                 self.calls += 1
@@ -142,11 +145,11 @@ class EvalTimer:
             Run.evaluate_returns = original  # type: ignore[method-assign]
 
 
-def ours_overrides(seed: int | str, eval_every: int, threads: int) -> list[str]:
+def ours_overrides(seed: int | str, eval_every: int, threads: int, confirm: int) -> list[str]:
     """The overrides applied on top of `--config` for a timed run of ours."""
     return [f"seed={seed}", f"train.eval_episodes={EVAL_EPISODES}",
-            f"train.stop_return={SOLVE_RETURN:g}", f"train.eval_every={eval_every}",
-            f"train.torch_threads={threads}", "train.device=cpu"]
+            f"train.stop_return={SOLVE_RETURN:g}", f"train.stop_confirm_episodes={confirm}",
+            f"train.eval_every={eval_every}", f"train.torch_threads={threads}", "train.device=cpu"]
 
 
 def run_ours(config: Path, overrides: Sequence[str], run_dir: Path, seed: int) -> RunResult:
@@ -180,8 +183,9 @@ def sb3_kwargs(budget_steps: int) -> dict[str, Any]:
     return kwargs
 
 
-def make_solve_callback(seed: int, eval_every: int, budget_steps: int) -> Any:
-    """A fresh SB3 callback: greedy eval every `eval_every` env steps; stops when solved.
+def make_solve_callback(seed: int, eval_every: int, budget_steps: int, confirm: int) -> Any:
+    """A fresh SB3 callback: greedy eval every `eval_every` env steps; stops when solved (and confirmed on
+    `confirm` fresh episodes, as ours).
 
     It also stops at exactly `budget_steps`: SB3's own check runs only between rollouts of
     `train_freq` steps, so it would overshoot the budget (50,000 -> 50,176).
@@ -210,6 +214,9 @@ def make_solve_callback(seed: int, eval_every: int, budget_steps: int) -> Any:
             self.eval_env.seed(eval_seed(seed, self.num_evals))
             mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=EVAL_EPISODES,
                                       deterministic=True)
+            if mean >= SOLVE_RETURN and confirm > 0:  # ours' confirmation seeds: seed_for(seed, 5, eval index)
+                self.eval_env.seed(int(np.random.SeedSequence([seed, 5, self.num_evals]).generate_state(1)[0]))
+                mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=confirm, deterministic=True)
             self.eval_seconds += time.perf_counter() - start
             self.last_mean = float(mean)
             if self.last_mean >= SOLVE_RETURN:
@@ -224,10 +231,10 @@ def make_solve_callback(seed: int, eval_every: int, budget_steps: int) -> Any:
     return SolveCallback()
 
 
-def run_sb3(seed: int, budget_steps: int, eval_every: int, threads: int) -> RunResult:
+def run_sb3(seed: int, budget_steps: int, eval_every: int, threads: int, confirm: int) -> RunResult:
     """Train SB3 DQN once (zoo hyperparameters, one env, CPU); time env creation through learn()."""
     torch.set_num_threads(threads)
-    callback = make_solve_callback(seed, eval_every, budget_steps)
+    callback = make_solve_callback(seed, eval_every, budget_steps, confirm)
     start = time.perf_counter()
     env = make_vec_env(ENV_ID, n_envs=1, seed=seed)
     try:
@@ -319,6 +326,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="seeds (default 0 1 2)")
     parser.add_argument("--eval-every", type=int, default=2_000,
                         help="env steps between greedy evaluations, both sides (default 2000)")
+    parser.add_argument("--confirm-episodes", type=int, default=CONFIRM_EPISODES,
+                        help="fresh episodes that confirm a solving evaluation, both sides (default 100; 0: off)")
     parser.add_argument("--sb3-budget-mult", type=float, default=1.0,
                         help="SB3 step budget = zoo n_timesteps (50k) times this (default 1)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
@@ -329,8 +338,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="JSON results file "
                              "(default benchmarks/results/dqn_time_to_solve.json)")
     args = parser.parse_args(argv)
-    if args.eval_every < 1 or args.threads < 1 or args.sb3_budget_mult <= 0:
-        parser.error("--eval-every and --threads must be >= 1 and --sb3-budget-mult > 0")
+    if args.eval_every < 1 or args.threads < 1 or args.sb3_budget_mult <= 0 or args.confirm_episodes < 0:
+        parser.error("--eval-every and --threads must be >= 1, --sb3-budget-mult > 0, --confirm-episodes >= 0")
     return args
 
 
@@ -340,11 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     sb3_budget = int(round(ZOO_CARTPOLE_DQN["n_timesteps"] * args.sb3_budget_mult))
     timed_cfg = experiment.load_experiment(
-        args.config, ours_overrides(0, args.eval_every, args.threads))
+        args.config, ours_overrides(0, args.eval_every, args.threads, args.confirm_episodes))
     ours_budget = timed_cfg.train.total_steps
 
     print(f"DQN time to solve {ENV_ID}: greedy eval mean >= {SOLVE_RETURN:g} over {EVAL_EPISODES} "
-          f"episodes, checked every {args.eval_every:,} env steps (both sides)")
+          f"episodes, checked every {args.eval_every:,} env steps, confirmed on {args.confirm_episodes} fresh "
+          "episodes (both sides)")
     print(f"torch threads: {torch.get_num_threads()} (torch.set_num_threads({args.threads}), both "
           f"sides); device: cpu; seeds {args.seeds}, interleaved ours/SB3")
     print(f"ours: {args.config} (budget {ours_budget:,} steps, {timed_cfg.env.num_envs} envs)")
@@ -360,19 +370,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dqn_time_to_solve_") as tmp:
         tmp_dir = Path(tmp)
         print("warm-up (untimed) ...", flush=True)
-        warmup = ours_overrides(0, 1_000, args.threads) + [f"train.total_steps={WARMUP_STEPS}"]
+        warmup = ours_overrides(0, 1_000, args.threads, args.confirm_episodes) + [f"train.total_steps={WARMUP_STEPS}"]
         run_ours(args.config, warmup, tmp_dir / "warmup_ours", seed=0)
         if SB3_IMPORT_ERROR is None:
-            run_sb3(seed=0, budget_steps=WARMUP_STEPS, eval_every=1_000, threads=args.threads)
+            run_sb3(seed=0, budget_steps=WARMUP_STEPS, eval_every=1_000, threads=args.threads,
+                    confirm=args.confirm_episodes)
         for seed in args.seeds:
-            overrides = ours_overrides(seed, args.eval_every, args.threads)
+            overrides = ours_overrides(seed, args.eval_every, args.threads, args.confirm_episodes)
             result = guarded("ours", seed, ours_budget, functools.partial(
                 run_ours, args.config, overrides, tmp_dir / f"ours_seed{seed}", seed))
             ours_runs.append(result)
             print(f"  seed {seed} ours: {describe(result)}", flush=True)
             if SB3_IMPORT_ERROR is None:
                 result = guarded("sb3", seed, sb3_budget, functools.partial(
-                    run_sb3, seed, sb3_budget, args.eval_every, args.threads))
+                    run_sb3, seed, sb3_budget, args.eval_every, args.threads, args.confirm_episodes))
                 sb3_runs.append(result)
                 print(f"  seed {seed} SB3:  {describe(result)}", flush=True)
 
@@ -407,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "logging, periodic/final checkpoint writing and metrics.json are included.",
         "SB3 is timed from training-env creation to the return of learn(); it writes no logs "
         "or checkpoints.",
-        "Evaluation time includes building the 20-env eval vector env on first use (both sides).",
+        "Evaluation time includes building the 20-env eval vector env on first use (both sides), and the "
+        "confirmation evaluations.",
     ]
     for note in notes:
         print(f"note: {note}")
@@ -415,13 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {
         "benchmark": "dqn_time_to_solve",
         "task": {"env_id": ENV_ID, "solve_return": SOLVE_RETURN, "eval_episodes": EVAL_EPISODES,
-                 "eval_every": args.eval_every, "greedy_eval": True},
+                 "confirm_episodes": args.confirm_episodes, "eval_every": args.eval_every, "greedy_eval": True},
         "settings": {"seeds": args.seeds, "torch_threads": args.threads, "device": "cpu",
                      "sb3_budget_mult": args.sb3_budget_mult,
                      "order": "interleaved ours/sb3 per seed",
                      "warmup_steps_untimed": WARMUP_STEPS},
         "ours": {"config_file": str(args.config),
-                 "overrides": ours_overrides("<seed>", args.eval_every, args.threads),
+                 "overrides": ours_overrides("<seed>", args.eval_every, args.threads, args.confirm_episodes),
                  "config_seed0": timed_cfg.to_dict(), "budget_steps": ours_budget},
         "sb3": {"available": SB3_IMPORT_ERROR is None, "skipped_reason": SB3_IMPORT_ERROR,
                 "hyperparameters_source": ZOO_SOURCE, "zoo_hyperparameters": ZOO_CARTPOLE_DQN,

@@ -112,8 +112,12 @@ class TrainConfig:
     eval_every: int = option(10_000, "environment steps between greedy evaluations (0: final only)", ge=0)
     eval_episodes: int = option(20, "episodes per greedy evaluation", ge=1)
     stop_return: float | None = option(
-        None, "stop once a periodic greedy evaluation reaches this mean return (null: never)"
+        None, "stop once a periodic greedy evaluation reaches this mean return, confirmed (null: never)"
     )
+    stop_confirm_episodes: int = option(
+        100, "an evaluation that reaches stop_return is confirmed on this many fresh episodes (other seeds) "
+        "before training stops; below stop_return training goes on (0: stop on the periodic evaluation alone)",
+        ge=0)
     checkpoint_every: int = option(25_000, "environment steps between checkpoints (0: final only)", ge=0)
     save_buffer: bool = option(True, "also checkpoint the replay buffer, so a resume loses nothing")
     device: str = option("cpu", "torch device", choices=("cpu", "cuda", "auto"))
@@ -295,8 +299,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not file.is_file():
         bundled = bundled_config_path(str(path))
         if bundled is None:
-            raise UserError(f"cannot read config file '{path}': no such file. "
-                            f"Bundled configs: {', '.join(bundled_config_names())}.")
+            names = [name.removesuffix(".yaml") for name in bundled_config_names()]
+            wanted = Path(str(path)).name.removesuffix(".yaml").removesuffix(".yml")
+            close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UserError(f"cannot read config file '{path}': no such file.{hint} "
+                            f"Bundled configs: {', '.join(names)}.")
         file = bundled
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))

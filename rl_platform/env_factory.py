@@ -6,10 +6,14 @@ with a message that says what is wrong instead of a traceback deep in an agent.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from numbers import Real
 from typing import Any
@@ -33,17 +37,20 @@ def load_env_plugins() -> None:
             ep.load()
 
 
-def registered_env_ids() -> list[str]:
-    load_env_plugins()
-    return sorted(gym.registry)
-
-
 def _resolve_factory(env_id: str) -> Callable[..., Any]:
+    """The callable named by 'package.module:factory'; the current directory is importable (as with
+    `python -m`), so `myenv:make` finds ./myenv.py."""
     module_name, _, attr = env_id.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError("env.id", f"cannot import module '{module_name}' of '{env_id}': {exc}") from None
+        raise ConfigError("env.id", f"cannot import module '{module_name}' of '{env_id}': {exc}. It is looked for "
+                          f"in the current directory ({cwd}) and on sys.path: run from the folder that holds "
+                          f"{module_name.split('.')[0]}.py (or its package), add that folder to PYTHONPATH, or "
+                          "pip-install the package.") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError("env.id", f"module '{module_name}' has no callable '{attr}' "
@@ -152,6 +159,8 @@ def make_vector_env(cfg: EnvConfig, num_envs: int | None = None) -> gym.vector.V
     """A Gymnasium vector env for `cfg` (with `num_envs` overriding `cfg.num_envs`), stacking
     `cfg.history` observations per env when that is more than 1."""
     envs = _make_unstacked(cfg, cfg.num_envs if num_envs is None else num_envs)
+    if "env_id" not in envs.metadata:  # errors name the env as the config does
+        envs.metadata = {**envs.metadata, "env_id": cfg.id}
     if cfg.history > 1:
         try:
             return ObservationHistory(envs, cfg.history)
@@ -171,6 +180,72 @@ def _make_unstacked(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv:
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     try:
         return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode=mode, **cfg.kwargs)
-    except (TypeError, gym.error.Error) as exc:
+    except Exception as exc:  # a missing dependency, an old-API env, bad kwargs: all the user's to fix
         raise EnvError(f"cannot make '{cfg.id}' with env.kwargs {cfg.kwargs} "
-                       f"(vectorization '{mode}'): {exc}") from None
+                       f"(vectorization '{mode}'): {_why_not_buildable(exc)}") from None
+
+
+def _why_not_buildable(exc: BaseException) -> str:
+    """One line for an exception raised while building an env (the missing package where that is the cause)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"needs the Python package '{exc.name.split('.')[0]}' (ModuleNotFoundError)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# What some agent can take: observations (encoders and tabular features) and actions.
+_USABLE_OBSERVATIONS = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)
+_USABLE_ACTIONS = (gym.spaces.Box, gym.spaces.Discrete)
+
+
+def env_availability() -> dict[str, str | None]:
+    """Every registered env id -> None if it builds here and some agent can use its spaces, else what it needs.
+
+    Built-in `rlp/` envs are known to build; every other id is made once (single env, then closed)."""
+    load_env_plugins()
+    result: dict[str, str | None] = {}
+    for env_id in sorted(gym.registry):
+        if env_id.startswith("rlp/"):
+            result[env_id] = None
+            continue
+        result[env_id] = _check_buildable(env_id)
+    return result
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Warnings and output (Python's and C libraries', e.g. MuJoCo's) dropped, for probing envs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _check_buildable(env_id: str) -> str | None:
+    with _silenced():
+        try:
+            env = gym.make(env_id)
+        except Exception as exc:
+            return _why_not_buildable(exc)
+        try:
+            if not isinstance(env.observation_space, _USABLE_OBSERVATIONS):
+                return f"observation space {type(env.observation_space).__name__}: no agent or encoder takes it"
+            if not isinstance(env.action_space, _USABLE_ACTIONS):
+                return f"action space {type(env.action_space).__name__}: no agent takes it"
+        finally:
+            with contextlib.suppress(Exception):
+                env.close()
+    return None

@@ -20,7 +20,22 @@ from rl_platform.config import (
 from rl_platform.env_factory import check_env_id, make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.registry import AGENTS, ENCODERS
-from rl_platform.run import CHECKPOINT_FILE, Run, evaluate, run_dir_name, seed_for
+from rl_platform.run import Run, evaluate, seed_for
+from rl_platform.run_dir import (
+    BEST_CHECKPOINT_FILE,
+    CHECKPOINT_FILE,
+    claim_run_dir,
+    create_unique_dir,
+    finished_at,
+    resume_changes,
+    run_dir_name,
+)
+
+CHECKPOINTS = {"best": BEST_CHECKPOINT_FILE, "last": CHECKPOINT_FILE}
+
+
+class RunFinished(UserError):
+    """`--resume` of a run that has nothing left to train; nothing was changed."""
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
@@ -31,49 +46,115 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     return cfg
 
 
-def load_experiment(config_path: str | Path | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML config (the default experiment if None) and apply `key.path=value` overrides."""
+def _agent_name(data: dict[str, Any]) -> Any:
+    agent = data.get("agent", "dqn")
+    return agent.get("name", "dqn") if isinstance(agent, dict) else agent
+
+
+def load_experiment(config_path: str | Path | None, overrides: Sequence[str] = (),
+                    notes: list[str] | None = None) -> ExperimentConfig:
+    """Read a YAML config (the default experiment if None) and apply `key.path=value` overrides.
+
+    An override that names another agent (`agent.name=a3c`) drops the file's agent section, whose keys
+    belong to the file's agent; a line saying so is appended to `notes`."""
     data = read_yaml(config_path if config_path is not None else DEFAULT_CONFIG)
+    file_agent = _agent_name(data)
+    name_overrides = [item for item in overrides if item.partition("=")[0] in ("agent", "agent.name")]
+    new_agent = _agent_name(apply_overrides({}, name_overrides)) if name_overrides else file_agent
+    if new_agent != file_agent:
+        section = data.pop("agent", None)
+        dropped = sorted(str(k) for k in section if k != "name") if isinstance(section, dict) else []
+        if notes is not None and dropped:
+            notes.append(f"agent '{new_agent}' replaces the config's '{file_agent}': its agent keys "
+                         f"({', '.join(dropped)}) are dropped; '{new_agent}' starts from its defaults.")
     return config_from_dict(apply_overrides(data, overrides))
 
 
-def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool = False,
-          resume: bool = False) -> dict[str, Any]:
-    """Train `cfg` in `run_dir` (default: log.dir/<env>__<agent>__<seed>__<time>); returns final metrics."""
-    path = Path(run_dir) if run_dir is not None else Path(cfg.log.dir) / run_dir_name(cfg)
+def agent_label(cfg: ExperimentConfig) -> str:
+    """The agent's part of a run's name (`a2c` for A3C's sync mode: the two must be told apart)."""
     spec = AGENTS.get(cfg.agent_name, "agent.name")
-    created = not path.exists()
+    return spec.label(cfg.agent) if spec.label is not None else cfg.agent_name
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool = False,
+          resume: bool = False, overrides: Sequence[str] = (), overwrite: bool = False) -> dict[str, Any]:
+    """Train `cfg` and return its final metrics.
+
+    A new run goes to `run_dir`, which must be empty or new (`overwrite` replaces a run there), or by default
+    to a new folder log.dir/<env>__<agent>__<seed>__<time>[__<overrides>]. `resume` continues the run in
+    `run_dir`, which `cfg` may differ from only in the keys a resume can change; `overrides` are recorded."""
+    spec = AGENTS.get(cfg.agent_name, "agent.name")
+    changes = None
+    if resume:
+        if run_dir is None:
+            raise UserError("resume needs the run directory.")
+        path, created = Path(run_dir), False
+        changes = _check_resume(path, cfg)
+    elif run_dir is None:
+        path = create_unique_dir(Path(cfg.log.dir), run_dir_name(cfg.env.id, agent_label(cfg), cfg.seed, overrides))
+        created = True
+    else:
+        path = Path(run_dir)
+        created = claim_run_dir(path, overwrite)
     try:
-        with Run(cfg, path, quiet=quiet, resume=resume) as run:
+        with Run(cfg, path, quiet=quiet, resume=resume, overrides=overrides, changes=changes) as run:
             return spec.train(run)
-    except UserError:
-        # A user mistake found at start-up (a broken env, an agent that cannot use the env's
-        # spaces) leaves no half-made run directory behind, unless a checkpoint was written.
+    except Exception:
+        # A failure before the first checkpoint (a broken env, an agent that cannot use the env's spaces)
+        # leaves no half-made run directory behind.
         if created and not (path / "checkpoints" / CHECKPOINT_FILE).exists():
             shutil.rmtree(path, ignore_errors=True)
         raise
 
 
+def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> dict[str, list[Any]]:
+    """What `cfg` changes in the run's saved config; RunFinished if the run has nothing left to train."""
+    saved = resume_config(run_dir)
+    changes = resume_changes(saved.flat(), cfg.flat())
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise UserError(f"cannot resume: {checkpoint} does not exist (no checkpoint was written).")
+    step = int(load_checkpoint(checkpoint)["global_step"])
+    metrics = finished_at(run_dir, step)
+    if metrics is not None and cfg.train.total_steps <= step:
+        how = "reached train.stop_return" if metrics.get("reached_stop_return") else \
+            f"trained its train.total_steps={saved.train.total_steps:,}"
+        raise RunFinished(f"run {run_dir} is finished: it {how} at step {step:,}; nothing was changed. "
+                          f"`rlp eval {run_dir}` evaluates it; to train further raise train.total_steps "
+                          f"(`rlp train --resume {run_dir} train.total_steps={2 * step}`).")
+    return changes
+
+
 def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The config saved in a run directory, with `overrides` applied."""
     config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file():
         raise UserError(f"'{run_dir}' is not a run directory: {config_file} does not exist.")
     return config_from_dict(apply_overrides(read_yaml(config_file), overrides))
 
 
-def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None) -> dict[str, Any]:
-    """Greedy evaluation of a run's latest checkpoint over `episodes` episodes."""
+def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None,
+                 checkpoint: str = "best") -> dict[str, Any]:
+    """Greedy evaluation of a run's `best` (default) or `last` checkpoint over `episodes` episodes.
+
+    `best` is the policy of the run's best evaluation; a run without one (written before best checkpoints
+    existed) is evaluated from its last checkpoint, and the result says so."""
+    if checkpoint not in CHECKPOINTS:
+        raise UserError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got '{checkpoint}'.")
     cfg = resume_config(run_dir)
-    checkpoint = Path(run_dir) / "checkpoints" / CHECKPOINT_FILE
-    if not checkpoint.is_file():
-        raise UserError(f"run '{run_dir}' has no checkpoint ({checkpoint} does not exist).")
+    path = Path(run_dir) / "checkpoints" / CHECKPOINTS[checkpoint]
+    if checkpoint == "best" and not path.is_file():
+        checkpoint, path = "last", Path(run_dir) / "checkpoints" / CHECKPOINT_FILE
+    if not path.is_file():
+        raise UserError(f"run '{run_dir}' has no checkpoint ({path} does not exist).")
+    state = load_checkpoint(path)
     envs = make_vector_env(cfg.env, min(episodes, 32))
     try:
         import torch
 
         spec = AGENTS.get(cfg.agent_name)
         agent = spec.make_agent(cfg, envs, torch.device("cpu"))
-        agent.load_state_dict(load_checkpoint(checkpoint)["agent"])
+        agent.load_state_dict(state["agent"])
         eval_seed = seed_for(cfg.seed if seed is None else seed, 3)
         returns = evaluate(lambda obs: agent.act(obs, explore=False), envs, episodes, eval_seed)
         extra = spec.report(cfg, agent, envs) if spec.report is not None else {}
@@ -81,4 +162,5 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None) ->
         envs.close()
     return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "episodes": int(len(returns)), "min_return": float(np.min(returns)),
-            "max_return": float(np.max(returns)), "run_dir": str(run_dir), **extra}
+            "max_return": float(np.max(returns)), "run_dir": str(run_dir), "checkpoint": checkpoint,
+            "checkpoint_step": int(state["global_step"]), **extra}

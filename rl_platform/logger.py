@@ -28,6 +28,7 @@ class RunLogger:
         self._returns: list[float] = []
         self._lengths: list[int] = []
         self.last_return: float | None = None
+        self.episodes_written = False
 
     def log_config(self, flat_config: Mapping[str, Any], yaml_text: str) -> None:
         """Config as hparams (compares runs in the HPARAMS tab) and as text."""
@@ -45,16 +46,24 @@ class RunLogger:
         if len(returns):
             self.last_return = float(returns[-1])
 
-    def write_scalars(self, step: int, sps: float, losses: Mapping[str, float]) -> None:
+    def write_episodes(self, step: int) -> None:
+        """The mean return and length of the episodes collected since the last write, if any."""
         if self._returns:
             self.writer.add_scalar(EPISODIC_RETURN, float(np.mean(self._returns)), step)
             self.writer.add_scalar(EPISODIC_LENGTH, float(np.mean(self._lengths)), step)
             self._returns.clear()
             self._lengths.clear()
+            self.episodes_written = True
+
+    def write_scalars(self, step: int, sps: float, losses: Mapping[str, float]) -> None:
+        self.write_episodes(step)
         self.writer.add_scalar(SPS, sps, step)
         for name, value in losses.items():
             tag = name if "/" in name else LOSS_PREFIX + name
             self.writer.add_scalar(tag, value, step)
+
+    def write_scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
 
     def write_eval(self, step: int, mean_return: float) -> None:
         self.writer.add_scalar(EVAL_MEAN_RETURN, mean_return, step)
@@ -100,8 +109,9 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
 
-    def message(self, text: str) -> None:
-        if not self.quiet:
+    def message(self, text: str, always: bool = False) -> None:
+        """A line on the stream (`always`: even when quiet, e.g. where the run was written)."""
+        if always or not self.quiet:
             self.close()
             self.stream.write(text + "\n")
             self.stream.flush()

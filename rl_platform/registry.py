@@ -91,7 +91,8 @@ class AgentSpec:
 
     `train(run)` runs the training loop on a :class:`rl_platform.run.Run`;
     `make_agent(cfg, envs, device)` rebuilds the agent (with `act`, `load_state_dict`) for `rlp eval`;
-    `report(cfg, agent, envs)`, if given, adds figures to `rlp eval`'s output (e.g. the gap to an exact optimum).
+    `report(cfg, agent, envs)`, if given, adds figures to `rlp eval`'s output (e.g. the gap to an exact optimum);
+    `label(agent_cfg)`, if given, names the agent in run directory names (default: `name`).
     """
 
     name: str
@@ -100,6 +101,7 @@ class AgentSpec:
     make_agent: Callable[..., Agent]
     description: str
     report: Callable[..., dict[str, Any]] | None = None
+    label: Callable[[Any], str] | None = None
 
 
 AGENTS: Registry[AgentSpec] = Registry("agent", entry_point_group="rl_platform.agents")

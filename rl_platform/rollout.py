@@ -7,11 +7,16 @@ next-step autoreset, and the returns and lengths of the episodes that finished.
 
 from __future__ import annotations
 
+import sysconfig
+import traceback
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+
+from rl_platform.errors import EnvError, UserError
 
 
 @dataclass
@@ -34,24 +39,77 @@ def autoreset_mode(envs: gym.vector.VectorEnv) -> AutoresetMode:
     return AutoresetMode(mode) if not isinstance(mode, AutoresetMode) else mode
 
 
+def env_name(envs: gym.vector.VectorEnv) -> str:
+    spec = getattr(envs, "spec", None)
+    return getattr(spec, "id", None) or envs.metadata.get("env_id") or type(envs).__name__
+
+
+_LIBRARY_PATHS = ("site-packages", "dist-packages", "/gymnasium/", "/numpy/", sysconfig.get_paths()["stdlib"])
+
+
+def _where(exc: BaseException) -> str:
+    """`file:line in function` of the innermost frame of `exc`'s traceback outside libraries (the user's env
+    code, where there is some), else the innermost one."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    own = [f for f in frames if not any(part in f.filename for part in _LIBRARY_PATHS)]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
+
+
 class VectorStepper:
-    """Holds the current observation of a vector env and steps it, tracking episode statistics."""
+    """Holds the current observation of a vector env and steps it, tracking episode statistics.
+
+    The env is held to its spaces at every step: an exception inside `reset` / `step`, or arrays of the wrong
+    shape, become an :class:`EnvError` that names the env, the step and the check (a user's mistake, not a
+    traceback from deep inside an agent)."""
 
     def __init__(self, envs: gym.vector.VectorEnv, seed: int | None) -> None:
         self.envs = envs
         self.mode = autoreset_mode(envs)
         self.num_envs = envs.num_envs
-        self.obs, _ = envs.reset(seed=seed)
+        self.steps = 0
+        shape = envs.single_observation_space.shape
+        self._obs_shape = None if shape is None else (self.num_envs, *shape)
+        self.obs, _ = self._call("reset", lambda: envs.reset(seed=seed))
+        self._check_obs(self.obs, "reset")
         self.resetting = np.zeros(self.num_envs, dtype=bool)  # next-step mode: reset on this step
         self.running_returns = np.zeros(self.num_envs, dtype=np.float64)
         self.running_lengths = np.zeros(self.num_envs, dtype=np.int64)
 
+    def _call(self, what: str, call: Any) -> Any:
+        try:
+            return call()
+        except UserError:
+            raise
+        except Exception as exc:
+            batching = any(f.name in ("concatenate", "stack") for f in traceback.extract_tb(exc.__traceback__))
+            hint = (f"; an env's observation does not fit its observation_space {self.envs.single_observation_space}"
+                    if batching else "")
+            raise EnvError(f"env '{env_name(self.envs)}' failed in {what} at vector step {self.steps} "
+                           f"({self.steps * self.num_envs:,} env steps): {type(exc).__name__}: {exc} "
+                           f"(raised at {_where(exc)}){hint}") from exc
+
+    def _check_obs(self, obs: Any, what: str) -> None:
+        if self._obs_shape is not None and np.shape(obs) != self._obs_shape:
+            raise EnvError(f"env '{env_name(self.envs)}': {what} at vector step {self.steps} returned observations "
+                           f"of shape {np.shape(obs)}; observation_space {self.envs.single_observation_space} "
+                           f"x {self.num_envs} envs needs {self._obs_shape}.")
+
     def step(self, actions: np.ndarray) -> Transitions:
         obs = self.obs
-        next_obs, rewards, terminations, truncations, infos = self.envs.step(actions)
+        next_obs, rewards, terminations, truncations, infos = self._call("step", lambda: self.envs.step(actions))
+        self.steps += 1
+        self._check_obs(next_obs, "step")
         rewards = np.asarray(rewards, dtype=np.float32)
         terminations = np.asarray(terminations, dtype=bool)
         truncations = np.asarray(truncations, dtype=bool)
+        if rewards.shape != (self.num_envs,) or terminations.shape != rewards.shape \
+                or truncations.shape != rewards.shape:
+            raise EnvError(f"env '{env_name(self.envs)}': step at vector step {self.steps} returned rewards, "
+                           f"terminations, truncations of shapes {rewards.shape}, {terminations.shape}, "
+                           f"{truncations.shape}; each must be ({self.num_envs},).")
         dones = terminations | truncations
         valid = ~self.resetting
         stored_next_obs = next_obs
@@ -69,7 +127,7 @@ class VectorStepper:
         if self.mode == AutoresetMode.NEXT_STEP:
             self.resetting = dones
         elif self.mode == AutoresetMode.DISABLED and dones.any():
-            next_obs, _ = self.envs.reset(options={"reset_mask": dones})
+            next_obs, _ = self._call("reset", lambda: self.envs.reset(options={"reset_mask": dones}))
         self.obs = next_obs
         return Transitions(obs, actions, rewards, stored_next_obs, terminations, truncations, valid,
                            episode_returns, episode_lengths)

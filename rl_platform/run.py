@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,16 @@ from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.logger import Progress, RunLogger
 from rl_platform.rollout import VectorStepper
-
-CHECKPOINT_FILE = "latest.pt"
-BUFFER_FILE = "replay.pt"
+from rl_platform.run_dir import (
+    BEST_CHECKPOINT_FILE,
+    BUFFER_FILE,
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    record_start,
+)
 
 Policy = Callable[[np.ndarray], np.ndarray]
+Snapshot = Callable[[], dict[str, Any]]  # the checkpoint state of the policy just evaluated (for best.pt)
 
 
 class TrainingInterrupted(Exception):
@@ -38,11 +43,6 @@ class TrainingInterrupted(Exception):
         self.run_dir = run_dir
         super().__init__(f"{signal.Signals(signum).name}: checkpoint saved in {run_dir}/checkpoints; "
                          f"continue with `rlp train --resume {run_dir}`")
-
-
-def run_dir_name(cfg: ExperimentConfig) -> str:
-    env = cfg.env.id.replace("/", "-").replace(":", "-")
-    return f"{env}__{cfg.agent_name}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def seed_for(seed: int, *stream: int) -> int:
@@ -70,10 +70,14 @@ def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: in
 
 
 class Run:
-    """Everything a training loop needs besides its algorithm. Use as a context manager."""
+    """Everything a training loop needs besides its algorithm. Use as a context manager.
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: Path, quiet: bool = False,
-                 resume: bool = False) -> None:
+    `run_dir` must exist (see :mod:`rl_platform.run_dir`); `overrides` and `changes` (of a resume) are
+    recorded in its `run.json`.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, quiet: bool = False, resume: bool = False,
+                 overrides: Sequence[str] = (), changes: Mapping[str, list[Any]] | None = None) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.checkpoint_dir = run_dir / "checkpoints"
@@ -84,15 +88,18 @@ class Run:
                 raise UserError(f"cannot resume: {path} does not exist (no checkpoint was written).")
             self.resumed = load_checkpoint(path)
         self.start_step = int(self.resumed["global_step"]) if self.resumed else 0
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, run_dir / "config.yaml")
+        self.resumes = record_start(run_dir, overrides, self.start_step if resume else None, changes)
         self.logger = RunLogger(run_dir, self.start_step)
         if not resume:
             self.logger.log_config(cfg.flat(), (run_dir / "config.yaml").read_text())
         self.progress = Progress(cfg.train.total_steps, quiet)
         self.last_eval: float | None = self.resumed.get("last_eval") if self.resumed else None
         self.last_eval_std = float("nan")
+        self.last_eval_episodes = 0
         self._last_eval_step = -1
+        self.best: dict[str, Any] | None = self.resumed.get("best") if self.resumed else None
+        self._stop_confirmed = False
         self.stop_signal: int | None = None
         self._previous_handlers: dict[int, Any] = {}
         self._sps_clock: tuple[float, int] | None = None
@@ -153,6 +160,8 @@ class Run:
         if step >= self._next_log:
             self._next_log = self._next_multiple(step, self.cfg.log.log_every)
             self.logger.write_scalars(step, self.sps(step), losses())
+        elif len(episode_returns) and not self.logger.episodes_written:
+            self.logger.write_episodes(step)  # the first finished episodes show at once, however short the run
         self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval)
 
     def sps(self, step: int) -> float:
@@ -171,32 +180,51 @@ class Run:
     def log_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         """Extra TensorBoard scalars under the given tags (e.g. `eval/exact_return`)."""
         for tag, value in scalars.items():
-            self.logger.writer.add_scalar(tag, value, step)
+            self.logger.write_scalar(tag, value, step)
 
     def eval_due(self, step: int) -> bool:
         return step >= self._next_eval
 
-    def evaluate(self, policy: Policy, step: int) -> float:
-        """Greedy evaluation over `train.eval_episodes` episodes, logged as eval/mean_return."""
+    def evaluate(self, policy: Policy, step: int, snapshot: Snapshot) -> float:
+        """Greedy evaluation over `train.eval_episodes` episodes, logged as eval/mean_return.
+
+        One that reaches `train.stop_return` is confirmed on `train.stop_confirm_episodes` fresh episodes
+        (eval/confirmed_return) before :meth:`reached_stop_return` says stop; the confirmation, over more
+        episodes, is then this step's result. A result above every earlier one writes `checkpoints/best.pt`
+        from `snapshot()`."""
         self._next_eval = self._next_multiple(step, self.cfg.train.eval_every)
-        returns = self.evaluate_returns(policy)
-        self.last_eval = float(returns.mean())
-        self.last_eval_std = float(returns.std())
+        self.num_evals += 1
+        returns = self.evaluate_returns(policy, self.cfg.train.eval_episodes, seed_for(self.cfg.seed, 1,
+                                                                                       self.num_evals))
+        self.logger.write_eval(step, float(returns.mean()))
+        target, confirm_episodes = self.cfg.train.stop_return, self.cfg.train.stop_confirm_episodes
+        reached = target is not None and returns.mean() >= target
+        if reached and confirm_episodes > 0:
+            returns = self.evaluate_returns(policy, confirm_episodes, seed_for(self.cfg.seed, 5, self.num_evals))
+            self.logger.write_scalar("eval/confirmed_return", float(returns.mean()), step)
+            reached = returns.mean() >= target
+            self.progress.message(f"step {step:,}: eval reached stop_return {target:g}; "
+                                  f"{confirm_episodes} fresh episodes gave {returns.mean():.2f}: "
+                                  + ("confirmed, stopping" if reached else "not confirmed, training goes on"))
+        self._stop_confirmed = bool(reached)
+        self.last_eval, self.last_eval_std = float(returns.mean()), float(returns.std())
+        self.last_eval_episodes = len(returns)
         self._last_eval_step = step
-        self.logger.write_eval(step, self.last_eval)
+        if self.best is None or self.last_eval > self.best["mean_return"]:
+            self.best = {"mean_return": self.last_eval, "std_return": self.last_eval_std,
+                         "episodes": self.last_eval_episodes, "global_step": step}
+            save_checkpoint(self.checkpoint_dir / BEST_CHECKPOINT_FILE, {**snapshot(), **self.best})
         self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval, force=True)
         return self.last_eval
 
-    def evaluate_returns(self, policy: Policy) -> np.ndarray:
-        episodes = self.cfg.train.eval_episodes
+    def evaluate_returns(self, policy: Policy, episodes: int, seed: int) -> np.ndarray:
         if self._eval_envs is None:
-            self._eval_envs = self.make_envs(min(episodes, 32))
-        self.num_evals += 1
-        return evaluate(policy, self._eval_envs, episodes, seed_for(self.cfg.seed, 1, self.num_evals))
+            self._eval_envs = self.make_envs(min(self.cfg.train.eval_episodes, 32))
+        return evaluate(policy, self._eval_envs, episodes, seed)
 
     def reached_stop_return(self) -> bool:
-        target = self.cfg.train.stop_return
-        return target is not None and self.last_eval is not None and self.last_eval >= target
+        """Whether the latest evaluation reached `train.stop_return` (confirmed, see :meth:`evaluate`)."""
+        return self._stop_confirmed
 
     def checkpoint_due(self, step: int) -> bool:
         return step >= self._next_checkpoint or self.stop_signal is not None
@@ -207,7 +235,8 @@ class Run:
         if buffer_state is not None and self.cfg.train.save_buffer:
             save_checkpoint(self.checkpoint_dir / BUFFER_FILE, {"global_step": step, **buffer_state})
         save_checkpoint(self.checkpoint_dir / CHECKPOINT_FILE, {
-            **state, "global_step": step, "last_eval": self.last_eval, "num_evals": self.num_evals})
+            **state, "global_step": step, "last_eval": self.last_eval, "num_evals": self.num_evals,
+            "best": self.best})
         self.logger.writer.flush()
         if self.stop_signal is not None:
             raise TrainingInterrupted(self.stop_signal, self.run_dir)
@@ -224,14 +253,21 @@ class Run:
             return None
         return state
 
-    def finish(self, step: int, policy: Policy, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Final greedy evaluation (reusing one made at this step) and metrics.json (plus `extra` figures)."""
+    def finish(self, step: int, policy: Policy, snapshot: Snapshot,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Final greedy evaluation (reusing one made at this step) and metrics.json: the final and the best
+        evaluation (plus `extra` figures)."""
         if self._last_eval_step != step:
-            self.evaluate(policy, step)
+            self.evaluate(policy, step, snapshot)
+        self.logger.write_episodes(step)
         metrics = {"mean_return": self.last_eval, "std_return": self.last_eval_std, "global_step": step,
-                   "eval_episodes": self.cfg.train.eval_episodes,
-                   "reached_stop_return": self.reached_stop_return(), **(extra or {})}
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        self.progress.message(f"done: {step:,} steps, eval mean return {self.last_eval:.2f}; "
-                              f"run directory {self.run_dir}")
+                   "eval_episodes": self.last_eval_episodes,
+                   "reached_stop_return": self.reached_stop_return(), "best": self.best, **(extra or {})}
+        if self.resumes:
+            metrics["resumes"] = self.resumes
+        (self.run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        best = self.best or {}
+        self.progress.message(f"done: {step:,} steps, eval mean return {self.last_eval:.2f} (best "
+                              f"{best.get('mean_return', float('nan')):.2f} at step {best.get('global_step', 0):,}); "
+                              f"run directory {self.run_dir}", always=True)
         return metrics

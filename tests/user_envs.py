@@ -164,3 +164,33 @@ class CrashingEnv(GoodEnv):
         if self.steps > self.crash_after:
             raise RuntimeError("the simulator lost its licence")
         return super().step(action)
+
+
+class ShapeShiftingEnv(GoodEnv):
+    """Observations of the declared shape (4,) for `shift_after` steps, then of shape (5,)."""
+
+    def __init__(self, shift_after: int = 300) -> None:
+        super().__init__()
+        self.shift_after = shift_after
+        self.steps = 0
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.steps += 1
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.steps > self.shift_after:
+            obs = np.zeros(5, dtype=np.float32)
+        return obs, reward, terminated, truncated, info
+
+
+class FadingEnv(GoodEnv):
+    """Like GoodEnv (reward = the action), but only the first episode after a seeded reset pays: later ones
+    (auto-resets) give reward 0. A short evaluation sees return 10 for the always-1 policy; a long one
+    (several episodes per env) sees far less, deterministically."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.episodes = 0 if seed is not None else getattr(self, "episodes", 0) + 1
+        return super().reset(seed=seed)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward if self.episodes == 0 else 0.0, terminated, truncated, info

@@ -310,6 +310,13 @@ def train_sync(run: Run) -> dict:
         collector = RolloutCollector(envs, cfg.agent.n_steps, run.env_seed)
         global_step = run.start_step
         stats: dict[str, float] = {}
+
+        def greedy(obs: np.ndarray) -> np.ndarray:
+            return agent.act(obs, explore=False)
+
+        def snapshot() -> dict:
+            return {"agent": agent.state_dict()}
+
         while global_step < cfg.train.total_steps:
             rollout = collector.collect(agent)
             agent.set_lr_for(global_step, cfg.train.total_steps)
@@ -318,13 +325,13 @@ def train_sync(run: Run) -> dict:
             run.record(global_step, rollout.episode_returns, rollout.episode_lengths,
                        lambda stats=stats: {**stats, "charts/learning_rate": agent.lr})
             if run.eval_due(global_step):
-                run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
+                run.evaluate(greedy, global_step, snapshot)
                 if run.reached_stop_return():
                     break
             if run.checkpoint_due(global_step):
-                run.save(global_step, {"agent": agent.state_dict()})
-        metrics = run.finish(global_step, lambda obs: agent.act(obs, explore=False))
-        run.save(global_step, {"agent": agent.state_dict()})
+                run.save(global_step, snapshot())
+        metrics = run.finish(global_step, greedy, snapshot)
+        run.save(global_step, snapshot())
         return metrics
     finally:
         envs.close()

@@ -43,7 +43,7 @@ from rl_platform.agents.a3c.a3c import (
 from rl_platform.agents.a3c.shared_optim import SharedState
 from rl_platform.config import ExperimentConfig
 from rl_platform.env_factory import make_vector_env
-from rl_platform.errors import TrainingFailed
+from rl_platform.errors import TrainingFailed, UserError
 from rl_platform.logger import Progress
 from rl_platform.nn import ActorCritic
 from rl_platform.run import Run, seed_for
@@ -137,6 +137,9 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
                          np.concatenate(lengths or [np.zeros(0, np.int64)]), stats))
         conn.send("done")
         envs.close()
+    except UserError as exc:  # e.g. the env broke its API: the message says it all
+        conn.send(("error", str(exc)))
+        raise SystemExit(1) from None
     except Exception:
         conn.send(("error", traceback.format_exc()))
         raise SystemExit(1) from None
@@ -189,6 +192,7 @@ class WorkerPool:
         self.restarts_left = max_restarts
         self.progress = progress
         self.workers: list[WorkerHandle] = []
+        self.stopped = False
 
     def start(self) -> None:
         self.workers = [self._spawn(i, 0) for i in range(self.num_workers)]
@@ -212,6 +216,14 @@ class WorkerPool:
 
     def poll(self, timeout: float) -> list[Report]:
         """Reports that arrived within `timeout` seconds; restarts dead workers or raises TrainingFailed."""
+        reports = self._read(timeout)
+        for index, worker in enumerate(self.workers):
+            if not worker.done and worker.process.exitcode is not None:
+                self._replace(index, worker)
+        return reports
+
+    def _read(self, timeout: float) -> list[Report]:
+        """The reports that arrive within `timeout` seconds (marking workers done); TrainingFailed on an error."""
         waiting = [w.reader for w in self.workers if not w.done] + [w.process.sentinel for w in self.workers]
         ready = set(wait(waiting, timeout))
         reports: list[Report] = []
@@ -226,8 +238,6 @@ class WorkerPool:
                     worker.done = True
                 else:
                     raise TrainingFailed(f"a3c worker {index} raised an error:\n{message[1].rstrip()}")
-            if not worker.done and worker.process.exitcode is not None:
-                self._replace(index, worker)
         return reports
 
     @staticmethod
@@ -262,17 +272,26 @@ class WorkerPool:
         except (EOFError, OSError) as exc:  # e.g. the forkserver is gone
             raise TrainingFailed(f"a3c worker {index} could not be restarted: {type(exc).__name__}: {exc}") from None
 
-    def stop(self) -> None:
-        """Ask every worker to stop, wait up to STOP_TIMEOUT_S, then terminate the rest."""
+    def stop(self) -> list[Report]:
+        """Ask every worker to stop and return their last reports; after STOP_TIMEOUT_S terminate the rest."""
+        if self.stopped:
+            return []
+        self.stopped = True
         self.setup.stop_flag[0] = 1
         deadline = time.monotonic() + STOP_TIMEOUT_S
+        reports: list[Report] = []
+        with contextlib.suppress(TrainingFailed):  # stopping anyway: a worker's last error changes nothing
+            while not all(w.done or w.process.exitcode is not None for w in self.workers) \
+                    and time.monotonic() < deadline:
+                reports += self._read(0.05)  # reading while they finish: a full pipe would block a worker's send
+            reports += self._read(0.0)
         for worker in self.workers:
             worker.process.join(max(deadline - time.monotonic(), 0.0))
-        for worker in self.workers:
             if worker.process.exitcode is None:
                 worker.process.kill()
                 worker.process.join()
             worker.reader.close()
+        return reports
 
 
 def start_forkserver(cfg: ExperimentConfig) -> None:
@@ -314,8 +333,21 @@ def train_async(run: Run) -> dict:
     def greedy(obs: np.ndarray) -> np.ndarray:
         return evaluator.act(obs, explore=False)
 
+    def snapshot() -> dict:  # the evaluated parameters, not the shared ones that keep changing
+        return {"agent": evaluator.state_dict()}
+
     def checkpoint(step: int) -> None:
         run.save(step, {"agent": agent.state_dict()})
+
+    def record(step: int, reports: list[Report]) -> None:
+        nonlocal stats
+        for report in reports:
+            stats = report.stats or stats
+        episode_returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
+        episode_lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
+        lr = annealed_lr(cfg.agent, step, cfg.train.total_steps)
+        run.record(step, episode_returns, episode_lengths,
+                   lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
 
     try:
         pool.start()
@@ -327,17 +359,11 @@ def train_async(run: Run) -> dict:
             reports = pool.poll(timeout=poll_interval)
             global_step = setup.global_step()
             started = started or bool(reports)  # the SPS clock starts with the first report, after start-up
-            for report in reports:
-                stats = report.stats or stats
-            episode_returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
-            episode_lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
-            lr = annealed_lr(cfg.agent, global_step, cfg.train.total_steps)
             if started:
-                run.record(global_step, episode_returns, episode_lengths,
-                           lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
+                record(global_step, reports)
             if run.eval_due(global_step):
                 evaluator.model.load_state_dict(agent.model.state_dict())
-                run.evaluate(greedy, global_step)
+                run.evaluate(greedy, global_step, snapshot)
                 if run.reached_stop_return():
                     solved_at = global_step
                     break
@@ -347,6 +373,8 @@ def train_async(run: Run) -> dict:
                 if run.stop_signal is not None:
                     pool.stop()
                 checkpoint(global_step)
+        # The workers' last reports: a run shorter than one report interval has all its episodes in them.
+        last_reports = pool.stop()
     except TrainingFailed as failure:
         pool.stop()
         checkpoint(setup.global_step())
@@ -360,6 +388,7 @@ def train_async(run: Run) -> dict:
     else:
         global_step = setup.global_step()
         evaluator.model.load_state_dict(agent.model.state_dict())
-    metrics = run.finish(global_step, greedy)
+    record(global_step, last_reports)
+    metrics = run.finish(global_step, greedy, snapshot)
     checkpoint(global_step)
     return metrics

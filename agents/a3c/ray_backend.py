@@ -195,8 +195,11 @@ def train_ray(run: Run) -> dict:
     def greedy(obs: np.ndarray) -> np.ndarray:
         return agent.act(obs, explore=False)
 
+    def snapshot() -> dict:
+        return {"agent": agent.state_dict()}
+
     def checkpoint(step: int) -> None:
-        run.save(step, {"agent": agent.state_dict()})
+        run.save(step, snapshot())
 
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
@@ -222,7 +225,7 @@ def train_ray(run: Run) -> dict:
             run.record(global_step, result.episode_returns, result.episode_lengths,
                        lambda stats=stats, lr=agent.lr: {**stats, "charts/learning_rate": lr})
             if run.eval_due(global_step):
-                run.evaluate(greedy, global_step)
+                run.evaluate(greedy, global_step, snapshot)
                 if run.reached_stop_return():
                     break
     except TrainingFailed as failure:
@@ -234,6 +237,6 @@ def train_ray(run: Run) -> dict:
         pool.stop()
         if started_ray:
             ray.shutdown()
-    metrics = run.finish(global_step, greedy)
+    metrics = run.finish(global_step, greedy, snapshot)
     checkpoint(global_step)
     return metrics

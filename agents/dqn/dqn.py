@@ -167,6 +167,13 @@ def train(run: Run) -> dict:
     total = cfg.train.total_steps
     stats: dict[str, float] = {}
     iteration = 0
+
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return agent.act(obs, explore=False)
+
+    def snapshot() -> dict:
+        return {"agent": agent.state_dict()}
+
     try:
         while global_step < total:
             agent.epsilon = linear_schedule(agent_cfg.exploration_initial_eps, agent_cfg.exploration_final_eps,
@@ -188,13 +195,13 @@ def train(run: Run) -> dict:
             run.record(global_step, step.episode_returns, step.episode_lengths,
                        lambda stats=stats: {**stats, "charts/epsilon": agent.epsilon})
             if run.eval_due(global_step):
-                run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
+                run.evaluate(greedy, global_step, snapshot)
                 if run.reached_stop_return():
                     break
             if run.checkpoint_due(global_step):
-                run.save(global_step, {"agent": agent.state_dict()}, buffer.state_dict())
-        metrics = run.finish(global_step, lambda obs: agent.act(obs, explore=False))
-        run.save(global_step, {"agent": agent.state_dict()}, buffer.state_dict())
+                run.save(global_step, snapshot(), buffer.state_dict())
+        metrics = run.finish(global_step, greedy, snapshot)
+        run.save(global_step, snapshot(), buffer.state_dict())
         return metrics
     finally:
         envs.close()

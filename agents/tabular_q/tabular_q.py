@@ -309,20 +309,26 @@ def train(run: Run) -> dict:
         def state() -> dict[str, Any]:
             return {"agent": agent.state_dict(), "loop": loop.state_dict()}
 
+        def greedy(obs: np.ndarray) -> np.ndarray:
+            return agent.act(obs, explore=False)
+
+        def snapshot() -> dict[str, Any]:
+            return {"agent": agent.state_dict()}
+
         while global_step < total:
             chunk = loop.run(global_step, min(run.steps_until_due(global_step), total - global_step))
             global_step += chunk.env_steps
             abs_td, td_count = abs_td + chunk.abs_td_sum, td_count + chunk.env_steps
             run.record(global_step, chunk.episode_returns, chunk.episode_lengths, stats)
             if run.eval_due(global_step):
-                run.evaluate(lambda obs: agent.act(obs, explore=False), global_step)
+                run.evaluate(greedy, global_step, snapshot)
                 run.log_scalars(global_step, {f"eval/{k}": v for k, v in reference.report(agent).items()
                                               if k in ("exact_return", "gap_to_optimal")})
                 if run.reached_stop_return():
                     break
             if run.checkpoint_due(global_step):
                 run.save(global_step, state())
-        metrics = run.finish(global_step, lambda obs: agent.act(obs, explore=False), reference.report(agent))
+        metrics = run.finish(global_step, greedy, snapshot, reference.report(agent))
         run.save(global_step, state())
         return metrics
     finally:

@@ -25,7 +25,9 @@ def load_events(run_dir: Path) -> EventAccumulator:
 def test_train_writes_the_contract_run_directory(run_rlp, tmp_path):
     result = run_rlp("train", "configs/dqn_cartpole.yaml", *TINY, "--run-dir", "run", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "" and result.stderr == ""  # --quiet prints nothing
+    # --quiet: no progress, only the final metrics (stdout) and where the run is (stderr)
+    assert json.loads(result.stdout)["global_step"] == 3000
+    assert result.stderr.count("\n") == 1 and result.stderr.strip().endswith("run directory run")
     run_dir = tmp_path / "run"
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert resolved["train"]["total_steps"] == 3000
@@ -35,6 +37,9 @@ def test_train_writes_the_contract_run_directory(run_rlp, tmp_path):
     assert metrics["global_step"] == 3000 and metrics["eval_episodes"] == 3
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
     assert checkpoint["global_step"] == 3000
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["global_step"] == metrics["best"]["global_step"] in (1000, 2000, 3000)
+    assert set(json.loads((run_dir / "run.json").read_text())) == {"created", "overrides", "resumes"}
 
     events = load_events(run_dir)
     assert set(events.Tags()["scalars"]) >= CONTRACT_SCALARS
