@@ -86,3 +86,11 @@ def test_a_short_a3c_run_logs_its_episodes(run_rlp, tmp_path):
     returns = events.Scalars("charts/episodic_return")
     lengths = events.Scalars("charts/episodic_length")
     assert returns and lengths and all(e.value > 0 for e in returns)
+
+
+def test_an_env_that_cannot_be_built_here_leaves_no_run_directory(run_rlp, tmp_path):
+    for env_id in ("Ant-v2", "GymV26Environment-v0"):
+        result = run_rlp("train", f"env.id={env_id}")
+        assert result.returncode == 2, result.stderr
+        assert f"cannot make '{env_id}'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
