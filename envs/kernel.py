@@ -1,7 +1,8 @@
 """One env, many targets: the definition of a Numba env and the batched CPU kernels built from it.
 
 An env is three pure per-env functions written once in plain Python (math module only, no NumPy
-calls inside, so they also compile as CUDA device functions):
+calls inside, so they also compile as CUDA device functions; nor do they allocate arrays, since the serial
+kernels are compiled without Numba's runtime, see `SERIAL_OPTIONS`):
 
 - `reset_one(state, params, rng)`: write a fresh initial state into `state` (float64 vector);
 - `step_one(state, action, params, rng) -> (reward, terminated)`: advance `state` in place;
@@ -18,24 +19,62 @@ again; `RLP_KERNEL_CACHE=0` turns the cache off.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import site
+import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numba
+import numba.core.cpu
 import numpy as np
 
 from rl_platform.envs.kernel_cache import cached_njit, env_fingerprint
 
-# Numba's OpenMP threading layer busy-waits between parallel kernels: where cores are shared (a learner's
-# torch threads, other processes) each batched step then waits milliseconds for a descheduled thread
-# (MinAtar at 4096 envs on 2 busy cores: 0.5M steps/s with OpenMP, 12-18M with workqueue). The workqueue
-# layer sleeps instead. A user's own NUMBA_THREADING_LAYER is kept; the variable is set (not just the
-# config) so that Numba's config reloads and child processes agree.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# Threading layer: TBB where it loads, else workqueue (Numba's "forksafe" choice on Linux). Measured through
+# step() on 2 cores (AMD EPYC), CartPole at 4096 envs, 2 threads (benchmarks/env_threading.py): idle, TBB 66M
+# steps/s, OpenMP 60M, workqueue 21M (its sleeping threads wake too late for a 60 us kernel); with one busy
+# process on the cores, TBB 30M (work stealing: the caller takes the chunks a descheduled thread has not
+# started), OpenMP 21M (its threads busy-wait for a descheduled one; 0.1-0.9M with two busy processes),
+# workqueue 23M, one thread 40M. GNU OpenMP also aborts a forked child (A3C's workers) once the parent used it;
+# TBB and workqueue are fork-safe. Since threads lose where the cores are busy, NumbaVectorEnv times its
+# serial and parallel kernels and runs the faster (`vector.KernelChooser`). A user's own NUMBA_THREADING_LAYER
+# is kept; the variable is set (not just the config) so that child processes agree.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "forksafe")
 numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
+
+
+def _preload_tbb() -> None:
+    """Load the `tbb` wheel's libtbb by path. The wheel puts it in `<prefix>/lib`, which the dynamic loader does
+    not search in a virtualenv, so Numba's own lookup by name would miss it and fall back to workqueue; once
+    loaded, that lookup finds it. Silent when TBB is absent: Numba then picks the next layer."""
+    name = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib"}.get(sys.platform)  # Windows: found on PATH
+    if name is None:
+        return
+    for prefix in dict.fromkeys((sys.prefix, sysconfig.get_path("data"), site.getuserbase())):
+        path = os.path.join(prefix, "lib", name)
+        if os.path.exists(path):
+            with contextlib.suppress(OSError):
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                return
+
+
+if numba.config.THREADING_LAYER.lower() in ("forksafe", "safe", "tbb", "default", "threadsafe"):
+    _preload_tbb()
+
+# Options of the serial kernels: without them a serial loop pays atomic reference counts on every `states[i]`
+# view and a zero-division check on every float division (CartPole raw kernel, 4096 envs: 31M steps/s against
+# 46M). The parallel kernels, compiled by Numba's parfor pass, have neither, which is why 2 threads measured 2.4-3x
+# one serial thread. The env functions allocate nothing, so they need no NRT; `_nrt` is a private Numba
+# option, used only where this Numba has it. Results are the same either way (tests/unit/test_numba_vector.py).
+SERIAL_OPTIONS: dict[str, Any] = {"error_model": "numpy"}
+if hasattr(numba.core.cpu.CPUTargetOptions, "_nrt"):
+    SERIAL_OPTIONS["_nrt"] = False
 
 
 @numba.njit(inline="always")
@@ -164,6 +203,7 @@ def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
     fingerprint = env_fingerprint((reset_one, step_one, observe_one))
     kernels = CPUKernels(cached_njit(reset_all, fingerprint, parallel=True),
                          cached_njit(step_all, fingerprint, parallel=True),
-                         cached_njit(reset_all, fingerprint), cached_njit(step_all, fingerprint))
+                         cached_njit(reset_all, fingerprint, **SERIAL_OPTIONS),
+                         cached_njit(step_all, fingerprint, **SERIAL_OPTIONS))
     _kernel_cache[key] = kernels
     return kernels

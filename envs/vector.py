@@ -11,6 +11,7 @@ stored without copying; the step after that overwrites them. Copy them to keep t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +23,49 @@ from gymnasium.vector.utils import batch_space
 from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
 
 PARALLEL_MIN_ENVS = 512
+# From PARALLEL_MIN_ENVS envs up (default threads), every `KernelChooser.PERIOD` steps a few steps of each
+# kernel are timed and the faster kernel runs until the next trial: threads win on idle cores and lose where
+# other work holds them, and load comes and goes. CartPole, 4096 envs, 2 cores (benchmarks/env_threading.py):
+# idle, 2 TBB threads 66M steps/s, one thread 40M, this choice 63M; with a busy process on the cores, 2 threads
+# 30M, one thread 40M, this choice 39M.
+
+
+class KernelChooser:
+    """Runs the faster of a serial and a parallel step kernel, re-timing both every `PERIOD` steps.
+
+    A trial runs `TRIAL` steps of each kernel in a row and times all but the first of each (which wakes the
+    threads or finds them still spinning). The kernels compute the same thing (per-env RNG streams), so
+    which one runs never changes results.
+    """
+
+    TRIAL = 5
+    PERIOD = 500  # steps between trials: a trial costs at most TRIAL steps at the slower kernel's speed
+
+    def __init__(self, serial, parallel) -> None:
+        self.kernels = (serial, parallel)
+        self.use_parallel = True
+        self.trials = 0
+        self.parallel_wins = 0
+        self._step = 0
+        self._seconds = [0.0, 0.0]
+
+    def __call__(self, *args) -> None:
+        step, self._step = self._step, (self._step + 1) % self.PERIOD
+        if step >= 2 * self.TRIAL:
+            self.kernels[self.use_parallel](*args)
+            return
+        which, index = divmod(step, self.TRIAL)  # which: 0 serial, 1 parallel
+        if index == 0:
+            self.kernels[which](*args)
+            return
+        start = time.perf_counter()
+        self.kernels[which](*args)
+        self._seconds[which] += time.perf_counter() - start
+        if step == 2 * self.TRIAL - 1:
+            self.use_parallel = self._seconds[1] < self._seconds[0]
+            self._seconds = [0.0, 0.0]
+            self.trials += 1
+            self.parallel_wins += self.use_parallel
 
 
 def init_vector_spaces(envs: gym.vector.VectorEnv, env_def: NumbaEnvDef, num_envs: int, check_actions: bool,
@@ -90,8 +134,9 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
     Args:
         env_def: the env's pure functions and spaces.
         num_envs: number of parallel envs.
-        num_threads: Numba threads for the kernel; default: all cores from `PARALLEL_MIN_ENVS` envs
-            up, one thread below that (thread start-up costs more than a few hundred steps).
+        num_threads: Numba threads for the kernel. Default: one below `PARALLEL_MIN_ENVS` envs (waking
+            threads costs more than a few hundred steps); from there up, all cores or one, whichever
+            :class:`KernelChooser` last timed faster (threads lose when other work holds the cores).
         check_actions: validate each action array (shape, dtype, bounds) before the kernel runs;
             costs a few microseconds per step; turn off for raw speed once your agent is correct.
         max_episode_steps: truncation limit (default: the env's, as registered with Gymnasium).
@@ -109,6 +154,10 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
         serial = num_threads == 1 or (num_threads is None and num_envs < PARALLEL_MIN_ENVS)
         self._reset_all = kernels.reset_all_serial if serial else kernels.reset_all
         self._step_all = kernels.step_all_serial if serial else kernels.step_all
+        # The kernel step() runs: `_step_all`, or the faster of it and the serial one when threads are not fixed.
+        adaptive = num_threads is None and not serial and numba.config.NUMBA_NUM_THREADS > 1
+        self.kernel_chooser = KernelChooser(kernels.step_all_serial, kernels.step_all) if adaptive else None
+        self._step_kernel = self.kernel_chooser or self._step_all
         self._params = np.ascontiguousarray(env_def.params, dtype=np.float64)
         self.states = np.zeros((num_envs, env_def.state_size), dtype=np.float64)
         self.rng = seed_streams(None, num_envs)
@@ -167,8 +216,8 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
         self._slot = slot = 1 - self._slot  # the other buffer: last step's outputs stay valid
         obs, rewards, terminations, truncations, final_obs, done, obs_out, final_obs_out = self._slots[slot]
         self._set_threads()
-        self._step_all(self.states, actions, self._params, self.rng, self.elapsed, self.max_episode_steps,
-                       obs, rewards, terminations, truncations, final_obs)
+        self._step_kernel(self.states, actions, self._params, self.rng, self.elapsed, self.max_episode_steps,
+                          obs, rewards, terminations, truncations, final_obs)
         info = {"final_obs": final_obs_out, "_final_obs": done} if _or_any(terminations, truncations, done) else {}
         return obs_out, rewards, terminations, truncations, info
 
