@@ -44,7 +44,8 @@ def cpu_model() -> str:
 
 
 def git_commit() -> dict[str, Any]:
-    """The commit the benchmark ran at and whether the tree had uncommitted changes (None outside git)."""
+    """The commit the benchmark ran at and the tracked files that differed from it (None outside git): a
+    result measured on uncommitted code says so."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
@@ -52,8 +53,10 @@ def git_commit() -> dict[str, Any]:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+    changed = git("diff", "--name-only", "HEAD")
+    files = None if changed is None else changed.split()
+    return {"commit": git("rev-parse", "HEAD"), "dirty": None if files is None else bool(files),
+            "uncommitted_files": files}
 
 
 def machine_info(packages: Iterable[str] = DEFAULT_PACKAGES) -> dict[str, Any]:
