@@ -98,7 +98,7 @@ class Run:
         self.last_eval_std = float("nan")
         self.last_eval_episodes = 0
         self._last_eval_step = -1
-        self.best: dict[str, Any] | None = self.resumed.get("best") if self.resumed else None
+        self.best = self._resumed_best()
         self._stop_confirmed = False
         self.stop_signal: int | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -109,6 +109,14 @@ class Run:
         self._eval_envs: gym.vector.VectorEnv | None = None
         self.num_evals = int(self.resumed.get("num_evals", 0)) if self.resumed else 0
         torch.set_num_threads(cfg.train.torch_threads)
+
+    def _resumed_best(self) -> dict[str, Any] | None:
+        """The best evaluation so far of a resumed run, from best.pt itself (it may be newer than latest.pt)."""
+        path = self.checkpoint_dir / BEST_CHECKPOINT_FILE
+        if self.resumed is None or not path.is_file():
+            return None
+        saved = load_checkpoint(path)
+        return {key: saved[key] for key in ("mean_return", "std_return", "episodes", "global_step")}
 
     @staticmethod
     def _next_multiple(step: int, every: int) -> float:
@@ -235,8 +243,7 @@ class Run:
         if buffer_state is not None and self.cfg.train.save_buffer:
             save_checkpoint(self.checkpoint_dir / BUFFER_FILE, {"global_step": step, **buffer_state})
         save_checkpoint(self.checkpoint_dir / CHECKPOINT_FILE, {
-            **state, "global_step": step, "last_eval": self.last_eval, "num_evals": self.num_evals,
-            "best": self.best})
+            **state, "global_step": step, "last_eval": self.last_eval, "num_evals": self.num_evals})
         self.logger.writer.flush()
         if self.stop_signal is not None:
             raise TrainingInterrupted(self.stop_signal, self.run_dir)

@@ -154,3 +154,17 @@ def test_stop_return_must_hold_on_fresh_episodes(toy, tmp_path):
                                  tmp_path / "no_confirm", quiet=True)
     assert unchecked["global_step"] == 600 and unchecked["reached_stop_return"]
     assert unchecked["mean_return"] == 10.0
+
+
+def test_a_resumed_run_keeps_its_best_checkpoint(toy, tmp_path):
+    cfg = experiment.load_experiment(None, ["agent.name=toy_regress", f"env.id={toy_agent.ENV}", "env.num_envs=2",
+                                            "train.total_steps=2000", "train.eval_every=500",
+                                            "train.eval_episodes=4", "agent.good_steps=1000"])
+    experiment.train(cfg, tmp_path / "run", quiet=True)
+    best_file = tmp_path / "run" / "checkpoints" / "best.pt"
+    before = best_file.read_bytes()
+    resumed = experiment.train(experiment.resume_config(tmp_path / "run", ["train.total_steps=3000"]),
+                               tmp_path / "run", quiet=True, resume=True)
+    assert resumed["global_step"] == 3000 and resumed["mean_return"] == 0.0
+    assert resumed["best"]["global_step"] == 500 and resumed["best"]["mean_return"] == 10.0
+    assert best_file.read_bytes() == before  # later, worse evaluations did not replace it
