@@ -84,12 +84,12 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
     to a new folder log.dir/<env>__<agent>__<seed>__<time>[__<overrides>]. `resume` continues the run in
     `run_dir`, which `cfg` may differ from only in the keys a resume can change; `overrides` are recorded."""
     spec = AGENTS.get(cfg.agent_name, "agent.name")
-    changes = None
+    changes, resumed = None, None
     if resume:
         if run_dir is None:
             raise UserError("resume needs the run directory.")
         path, created = Path(run_dir), False
-        changes = _check_resume(path, cfg)
+        changes, resumed = _check_resume(path, cfg)
     elif run_dir is None:
         path = create_unique_dir(Path(cfg.log.dir), run_dir_name(cfg.env.id, agent_label(cfg), cfg.seed, overrides))
         created = True
@@ -97,7 +97,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
         path = Path(run_dir)
         created = claim_run_dir(path, overwrite)
     try:
-        with Run(cfg, path, quiet=quiet, resume=resume, overrides=overrides, changes=changes) as run:
+        with Run(cfg, path, quiet=quiet, resumed=resumed, overrides=overrides, changes=changes) as run:
             return spec.train(run)
     except Exception:
         # A failure before the first checkpoint (a broken env, an agent that cannot use the env's spaces)
@@ -107,14 +107,16 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
         raise
 
 
-def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> dict[str, list[Any]]:
-    """What `cfg` changes in the run's saved config; RunFinished if the run has nothing left to train."""
+def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """(what `cfg` changes in the run's saved config, its latest checkpoint); RunFinished if the run has
+    nothing left to train."""
     saved = resume_config(run_dir)
     changes = resume_changes(saved.flat(), cfg.flat())
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_FILE
     if not checkpoint.is_file():
         raise UserError(f"cannot resume: {checkpoint} does not exist (no checkpoint was written).")
-    step = int(load_checkpoint(checkpoint)["global_step"])
+    state = load_checkpoint(checkpoint)
+    step = int(state["global_step"])
     metrics = finished_at(run_dir, step)
     if metrics is not None and cfg.train.total_steps <= step:
         how = "reached train.stop_return" if metrics.get("reached_stop_return") else \
@@ -122,7 +124,7 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> dict[str, list[Any]]:
         raise RunFinished(f"run {run_dir} is finished: it {how} at step {step:,}; nothing was changed. "
                           f"`rlp eval {run_dir}` evaluates it; to train further raise train.total_steps "
                           f"(`rlp train --resume {run_dir} train.total_steps={2 * step}`).")
-    return changes
+    return changes, state
 
 
 def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:

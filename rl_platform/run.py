@@ -72,26 +72,22 @@ def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: in
 class Run:
     """Everything a training loop needs besides its algorithm. Use as a context manager.
 
-    `run_dir` must exist (see :mod:`rl_platform.run_dir`); `overrides` and `changes` (of a resume) are
-    recorded in its `run.json`.
+    `run_dir` must exist (see :mod:`rl_platform.run_dir`). A resumed run gets `resumed`, the state of its
+    latest checkpoint; `overrides` and `changes` (of a resume) are recorded in its `run.json`.
     """
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: Path, quiet: bool = False, resume: bool = False,
-                 overrides: Sequence[str] = (), changes: Mapping[str, list[Any]] | None = None) -> None:
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, quiet: bool = False,
+                 resumed: dict[str, Any] | None = None, overrides: Sequence[str] = (),
+                 changes: Mapping[str, list[Any]] | None = None) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
         self.checkpoint_dir = run_dir / "checkpoints"
-        self.resumed: dict[str, Any] | None = None
-        if resume:
-            path = self.checkpoint_dir / CHECKPOINT_FILE
-            if not path.is_file():
-                raise UserError(f"cannot resume: {path} does not exist (no checkpoint was written).")
-            self.resumed = load_checkpoint(path)
-        self.start_step = int(self.resumed["global_step"]) if self.resumed else 0
+        self.resumed = resumed
+        self.start_step = int(resumed["global_step"]) if resumed else 0
         dump_yaml(cfg, run_dir / "config.yaml")
-        self.resumes = record_start(run_dir, overrides, self.start_step if resume else None, changes)
+        self.resumes = record_start(run_dir, overrides, self.start_step if resumed else None, changes)
         self.logger = RunLogger(run_dir, self.start_step)
-        if not resume:
+        if resumed is None:
             self.logger.log_config(cfg.flat(), (run_dir / "config.yaml").read_text())
         self.progress = Progress(cfg.train.total_steps, quiet)
         self.last_eval: float | None = self.resumed.get("last_eval") if self.resumed else None
