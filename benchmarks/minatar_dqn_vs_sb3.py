@@ -10,7 +10,7 @@ default configs/dqn_minatar_breakout.yaml), then evaluates the greedy (determini
 * SB3: `stable_baselines3.DQN` on the reference `MinAtar/Breakout-v1` (package `minatar`, same rules and sticky
   actions), observations transposed to channel-first float32, with the same network: a `BaseFeaturesExtractor`
   that is our `cnn` encoder built from the config's `model` section (conv 16 x 3x3 stride 1 + ReLU, flatten,
-  linear to `model.features_dim` + ReLU) and a linear Q head (`net_arch=[]`). Every DQN hyperparameter that SB3
+  linear to `model.encoder.features_dim` + ReLU) and a linear Q head (`net_arch=[]`). Every DQN hyperparameter that SB3
   has is taken from the config (`sb3_hyperparameters`: n_envs, lr, buffer, batch, learning_starts, train_freq,
   gradient_steps, target update interval converted from gradient steps to env steps, tau, gamma, n-step,
   exploration schedule, gradient clip; Adam with torch defaults and Huber loss on both sides). What SB3's DQN
@@ -75,8 +75,8 @@ class OurCNN(BaseFeaturesExtractor):
     """SB3 features extractor that is our `cnn` encoder itself, built from the config's `model` section."""
 
     def __init__(self, observation_space: gym.spaces.Box, model_cfg: ModelConfig) -> None:
-        super().__init__(observation_space, model_cfg.features_dim)
-        self.encoder = CNNEncoder(observation_space, model_cfg)
+        super().__init__(observation_space, model_cfg.encoder.options.features_dim)
+        self.encoder = CNNEncoder(observation_space, model_cfg.encoder.options)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.encoder(obs)
@@ -246,7 +246,7 @@ def main() -> int:
     if args.total_steps is not None:
         overrides.append(f"train.total_steps={args.total_steps}")
     cfg = experiment.load_experiment(args.config, overrides)
-    if cfg.model.encoder != "cnn" or cfg.env.id != OURS_ENV_ID:
+    if cfg.model.encoder.name != "cnn" or cfg.env.id != OURS_ENV_ID:
         raise SystemExit(f"{args.config}: expected model.encoder cnn on {OURS_ENV_ID}")
     data: dict[str, Any] = {
         "benchmark": "minatar_dqn_vs_sb3", "machine": machine_info((*DEFAULT_PACKAGES, "MinAtar")),

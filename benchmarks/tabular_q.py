@@ -58,6 +58,7 @@ from rl_platform.agents.tabular_q.tabular_q import (  # noqa: E402
 )
 from rl_platform.envs.toy_text import transition_model  # noqa: E402
 from rl_platform.mdp import TransitionModel, best_stationary_policy, evaluate_policy, model_from_gymnasium  # noqa: E402
+from rl_platform.policy import FunctionPolicy  # noqa: E402
 from rl_platform.run import evaluate, seed_for  # noqa: E402
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "tabular_q_frozenlake8x8.yaml"
@@ -180,7 +181,8 @@ def sampled_success(policy: np.ndarray, env_id: str, episodes: int, seed: int) -
         return None
     envs = gym.make_vec(env_id, num_envs=64)
     try:
-        return float(evaluate(lambda obs: policy[np.asarray(obs)], envs, episodes, seed_for(seed, 3)).mean())
+        table_policy = FunctionPolicy(lambda obs: policy[np.asarray(obs)])
+        return float(evaluate(table_policy, envs, episodes, seed_for(seed, 3)).mean())
     finally:
         envs.close()
 

@@ -4,8 +4,9 @@ Nothing is written twice. :func:`device_function` rebuilds an env's `reset_one` 
 `observe_one` (plain Python, see :mod:`rl_platform.envs.kernel`) with every Numba CPU function it
 calls as a global or closure variable (`next_uniform`, `next_uint64`, helpers of the env module)
 swapped for a `cuda.jit(device=True)` compilation of that function's own Python source, then
-compiles the result as a device function. :func:`cuda_kernels` wraps them in batched `reset_all` /
-`step_all` kernels, one thread per env, with exactly the semantics of `cpu_kernels`: same-step
+compiles the result as a device function. The per-env kernel bodies (:func:`~rl_platform.envs.kernel.env_bodies`)
+are rebuilt the same way, and :func:`cuda_kernels` runs them in batched `reset_all` / `step_all` kernels,
+one thread per env, with exactly the semantics of `cpu_kernels` (they run the same bodies): same-step
 autoreset, truncation at `max_steps`, and the same SplitMix64 streams, so a seed gives the same
 episodes on CPU and GPU (up to floating-point contraction on real GPUs, see below).
 
@@ -40,7 +41,8 @@ from gymnasium.vector import AutoresetMode
 from numba import cuda
 from numba.core.registry import CPUDispatcher
 
-from rl_platform.envs.kernel import NumbaEnvDef, seed_streams
+from rl_platform.envs.kernel import NumbaEnvDef, compiled_bodies
+from rl_platform.envs.rng import seed_streams
 from rl_platform.envs.vector import init_vector_spaces, validate_actions
 
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
@@ -85,37 +87,24 @@ def device_function(function: Callable) -> Callable:
 def kernel_functions(env: NumbaEnvDef) -> tuple[Callable, Callable]:
     """The Python source of the batched `(reset_all, step_all)` kernels for `env` (not yet compiled).
 
-    Exposed so that tests can compile them to PTX (`numba.cuda.compile_ptx`) on a machine without a GPU.
+    One thread per env runs the per-env bodies the CPU kernels run (:func:`~rl_platform.envs.kernel.env_bodies`),
+    compiled as device functions. Exposed so that tests can compile the kernels to PTX
+    (`numba.cuda.compile_ptx`) on a machine without a GPU.
     """
-    reset_one = device_function(env.reset_one)
-    step_one = device_function(env.step_one)
-    observe_one = device_function(env.observe_one)
+    reset_env, step_env = (device_function(body) for body in compiled_bodies(env))
 
     def reset_all(states, params, rng, elapsed, obs, mask):
         i = cuda.grid(1)
         if i < states.shape[0] and mask[i]:
-            reset_one(states[i], params, rng[i:i + 1])
-            elapsed[i] = 0
-            observe_one(states[i], params, obs[i])
+            reset_env(i, states, params, rng, elapsed, obs)
 
     def step_all(states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations,
                  truncations, final_obs, dones):
         """`cpu_kernels`' step_all, one thread per env; also writes `dones = terminations | truncations`."""
         i = cuda.grid(1)
         if i < states.shape[0]:
-            reward, terminated = step_one(states[i], actions[i], params, rng[i:i + 1])
-            elapsed[i] += 1
-            truncated = elapsed[i] >= max_steps
-            rewards[i] = reward
-            terminations[i] = terminated
-            truncations[i] = truncated
-            done = terminated or truncated
-            dones[i] = done
-            if done:
-                observe_one(states[i], params, final_obs[i])
-                reset_one(states[i], params, rng[i:i + 1])
-                elapsed[i] = 0
-            observe_one(states[i], params, obs[i])
+            dones[i] = step_env(i, states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations,
+                                truncations, final_obs)
 
     return reset_all, step_all
 

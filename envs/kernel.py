@@ -8,9 +8,13 @@ kernels are compiled without Numba's runtime, see `SERIAL_OPTIONS`):
 - `step_one(state, action, params, rng) -> (reward, terminated)`: advance `state` in place;
 - `observe_one(state, params, obs)`: write the observation of `state` into `obs`.
 
-`rng` is a one-element uint64 array holding the env's own random stream (:func:`next_uniform`).
-Helpers they call must be Numba CPU functions (`@numba.njit`, like :func:`next_uniform` and :func:`clip`):
-the CUDA backend compiles their Python source again as device functions.
+`rng` is a one-element uint64 array holding the env's own random stream
+(:func:`~rl_platform.envs.rng.next_uniform`). Helpers they call must be Numba CPU functions (`@numba.njit`,
+like `next_uniform` and :func:`clip`): the CUDA backend compiles their Python source again as device functions.
+
+What a batched kernel does for env `i` (step, time limit, same-step autoreset, outputs) is written once,
+in :func:`env_bodies`; the CPU kernels here run it in a (p)range loop, the CUDA kernels
+(:mod:`rl_platform.envs.cuda`) one env per thread, and tabular Q's fused loop calls it too.
 
 The batched CPU kernels are cached on disk (:mod:`rl_platform.envs.kernel_cache`), keyed by a fingerprint of
 the env's functions and everything they reference, so a new process loads them instead of compiling them
@@ -78,22 +82,6 @@ if hasattr(numba.core.cpu.CPUTargetOptions, "_nrt"):
 
 
 @numba.njit(inline="always")
-def next_uint64(rng):
-    """SplitMix64: advances `rng[0]` and returns 64 random bits (plain integer ops: CPU and CUDA)."""
-    rng[0] = rng[0] + np.uint64(0x9E3779B97F4A7C15)
-    z = rng[0]
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@numba.njit(inline="always")
-def next_uniform(rng):
-    """A float64 uniform on [0, 1) from the top 53 bits of :func:`next_uint64`."""
-    return float(next_uint64(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@numba.njit(inline="always")
 def clip(value, low, high):
     """`min(max(value, low), high)`, for floats and ints alike (NaN stays NaN). Per-env functions use it
     instead of the builtins: Numba's CUDA target (0.68) cannot compile two-argument `min` / `max`."""
@@ -117,7 +105,6 @@ class NumbaEnvDef:
     step_one: Callable
     observe_one: Callable
     params: np.ndarray = field(default_factory=lambda: np.zeros(1))
-    reward_range: tuple[float, float] = (-float("inf"), float("inf"))
     # The exact model (rl_platform.mdp.TransitionModel) when the env is a finite MDP that has one.
     transition_model: Any = None
 
@@ -129,11 +116,6 @@ class NumbaEnvDef:
     @property
     def obs_shape(self) -> tuple[int, ...]:
         return tuple(self.observation_space.shape) if self.observation_space.shape else ()
-
-
-def seed_streams(seed: int | None, count: int) -> np.ndarray:
-    """`count` independent uint64 RNG states from one seed (SeedSequence: no overlap, any count)."""
-    return np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
 
 
 @dataclass
@@ -164,6 +146,56 @@ def compiled_functions(env: NumbaEnvDef) -> tuple[Callable, Callable, Callable]:
     return reset_one, step_one, observe_one
 
 
+def env_bodies(reset_one: Callable, step_one: Callable, observe_one: Callable) -> tuple[Callable, Callable]:
+    """`(reset_env, step_env)`: what a batched kernel does for env `i`, as plain Python over the env's functions.
+
+    The one definition of the batched semantics, shared by the CPU kernels, the CUDA kernels (which recompile
+    it, with the env's functions, as a device function) and fused training loops:
+
+    - `reset_env(i, states, params, rng, elapsed, obs)`: reset env `i`, zero its clock, write its observation.
+    - `step_env(i, states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations, truncations,
+      final_obs) -> done`: step env `i` with `actions[i]`, count the step, truncate at `max_steps`, write its
+      reward and flags; if the episode ended, write its last observation to `final_obs[i]` and reset it
+      (same-step autoreset); then write its (new episode's) observation to `obs[i]`.
+    """
+
+    def reset_env(i, states, params, rng, elapsed, obs):
+        reset_one(states[i], params, rng[i:i + 1])
+        elapsed[i] = 0
+        observe_one(states[i], params, obs[i])
+
+    def step_env(i, states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations, truncations,
+                 final_obs):
+        reward, terminated = step_one(states[i], actions[i], params, rng[i:i + 1])
+        elapsed[i] += 1
+        truncated = elapsed[i] >= max_steps
+        rewards[i] = reward
+        terminations[i] = terminated
+        truncations[i] = truncated
+        done = terminated or truncated
+        if done:
+            observe_one(states[i], params, final_obs[i])
+            reset_one(states[i], params, rng[i:i + 1])
+            elapsed[i] = 0
+        observe_one(states[i], params, obs[i])
+        return done
+
+    return reset_env, step_env
+
+
+_bodies_cache: dict[tuple[Callable, ...], tuple[Callable, Callable]] = {}
+
+
+def compiled_bodies(env: NumbaEnvDef) -> tuple[Callable, Callable]:
+    """The CPU (njit, always inlined) compilations of :func:`env_bodies` for `env`, for kernels that loop
+    over envs themselves; compiled once per process per set of env functions."""
+    key = env.functions
+    if key not in _bodies_cache:
+        reset_env, step_env = env_bodies(*compiled_functions(env))
+        _bodies_cache[key] = numba.njit(inline="always")(reset_env), numba.njit(inline="always")(step_env)
+    return _bodies_cache[key]
+
+
 def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
     """The batched, multi-threaded (prange) reset and step for `env`, compiled once per process (or
     loaded from the disk cache, see :func:`~rl_platform.envs.kernel_cache.cached_njit`).
@@ -174,33 +206,23 @@ def cpu_kernels(env: NumbaEnvDef) -> CPUKernels:
     key = env.functions
     if key in _kernel_cache:
         return _kernel_cache[key]
-    reset_one, step_one, observe_one = compiled_functions(env)
+    reset_env, step_env = compiled_bodies(env)
 
     def reset_all(states, params, rng, elapsed, obs, mask):
         for i in numba.prange(states.shape[0]):
             if mask[i]:
-                reset_one(states[i], params, rng[i:i + 1])
-                elapsed[i] = 0
-                observe_one(states[i], params, obs[i])
+                reset_env(i, states, params, rng, elapsed, obs)
 
     def step_all(states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations,
                  truncations, final_obs):
         """Step every env; an env whose episode ends writes `final_obs` and resets (same-step autoreset)."""
         for i in numba.prange(states.shape[0]):
-            reward, terminated = step_one(states[i], actions[i], params, rng[i:i + 1])
-            elapsed[i] += 1
-            truncated = elapsed[i] >= max_steps
-            rewards[i] = reward
-            terminations[i] = terminated
-            truncations[i] = truncated
-            if terminated or truncated:
-                observe_one(states[i], params, final_obs[i])
-                reset_one(states[i], params, rng[i:i + 1])
-                elapsed[i] = 0
-            observe_one(states[i], params, obs[i])
+            step_env(i, states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations, truncations,
+                     final_obs)
 
-    # The closures hold only the compiled env functions, so their fingerprint keys the on-disk cache.
-    fingerprint = env_fingerprint((reset_one, step_one, observe_one))
+    # The closures hold only the compiled bodies (which hold the env's functions), so their fingerprint keys
+    # the on-disk cache.
+    fingerprint = env_fingerprint((reset_env, step_env))
     kernels = CPUKernels(cached_njit(reset_all, fingerprint, parallel=True),
                          cached_njit(step_all, fingerprint, parallel=True),
                          cached_njit(reset_all, fingerprint, **SERIAL_OPTIONS),

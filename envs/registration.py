@@ -42,14 +42,31 @@ def make_vector(name: str, num_envs: int = 1, num_threads: int | None = None, ch
                           check_actions=check_actions, max_episode_steps=max_episode_steps)
 
 
-def register_numba_env(name: str, factory: Callable[..., NumbaEnvDef], max_episode_steps: int) -> None:
-    """Make `rlp/<name>` available to `gymnasium.make` and `gymnasium.make_vec`."""
-    ENV_FACTORIES[name] = factory
+# name -> (factory, max_episode_steps) as registered, to tell a repeated registration from a clashing one
+_REGISTERED: dict[str, tuple[Callable[..., NumbaEnvDef], int | None]] = {}
+
+
+def register_numba_env(name: str, factory: Callable[..., NumbaEnvDef], max_episode_steps: int | None) -> None:
+    """Make `rlp/<name>` available to `gymnasium.make` and `gymnasium.make_vec`.
+
+    Registering the same factory and limit again is a no-op; anything else under an id that is taken (by
+    another Numba env or by any Gymnasium registration) raises ValueError, as the agent registry does.
+    """
     env_id = f"rlp/{name}"
+    if name in _REGISTERED:
+        registered_factory, registered_limit = _REGISTERED[name]
+        if registered_factory is factory and registered_limit == max_episode_steps:
+            return
+        raise ValueError(f"env '{env_id}' is already registered (factory {registered_factory!r}, "
+                         f"max_episode_steps={registered_limit}); cannot register factory {factory!r} with "
+                         f"max_episode_steps={max_episode_steps} under the same id: choose another name")
     if env_id in gym.registry:
-        return
+        raise ValueError(f"env '{env_id}' is already registered with Gymnasium (entry point "
+                         f"{gym.registry[env_id].entry_point!r}); choose another name")
     gym.register(id=env_id, entry_point=partial(make_single, name),
                  vector_entry_point=partial(make_vector, name), max_episode_steps=max_episode_steps)
+    ENV_FACTORIES[name] = factory
+    _REGISTERED[name] = (factory, max_episode_steps)
 
 
 def register_builtin_envs() -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, compiled_one, seed_streams
+from rl_platform.envs.kernel import NumbaEnvDef, compiled_one
+from rl_platform.envs.rng import seed_streams
 
 
 class NumbaEnv(gym.Env):

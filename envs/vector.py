@@ -12,7 +12,7 @@ stored without copying; the step after that overwrites them. Copy them to keep t
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numba
@@ -20,7 +20,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels, seed_streams
+from rl_platform.envs.kernel import NumbaEnvDef, cpu_kernels
+from rl_platform.envs.rng import seed_streams
 
 PARALLEL_MIN_ENVS = 512
 # From PARALLEL_MIN_ENVS envs up (default threads), every `KernelChooser.PERIOD` steps a few steps of each
@@ -128,6 +129,21 @@ def validate_actions(actions: Any, space: gym.Space, num_envs: int, env_id: str)
     return array
 
 
+class KernelState(NamedTuple):
+    """What a loop that steps a :class:`NumbaVectorEnv`'s envs itself needs (see :meth:`NumbaVectorEnv.kernel_state`).
+
+    The arrays are the env's own, not copies: a compiled loop that writes them in place (for instance with the
+    bodies of :func:`~rl_platform.envs.kernel.compiled_bodies`) leaves the env as its own kernels would have.
+    """
+
+    states: np.ndarray  # float64 (num_envs, state_size): each env's state, written in place
+    rng: np.ndarray  # uint64 (num_envs,): each env's random stream, written in place
+    elapsed: np.ndarray  # int64 (num_envs,): steps into each env's episode, written in place
+    params: np.ndarray  # float64: the env's parameters (read only)
+    max_episode_steps: int  # truncation limit
+    env_def: NumbaEnvDef  # the env's functions and spaces
+
+
 class NumbaVectorEnv(gym.vector.VectorEnv):
     """`num_envs` copies of a :class:`NumbaEnvDef` env stepped by one compiled, multi-threaded kernel.
 
@@ -183,6 +199,13 @@ class NumbaVectorEnv(gym.vector.VectorEnv):
     def params(self) -> np.ndarray:
         """The env's parameter array as the kernels read it (for code that calls the env's functions itself)."""
         return self._params
+
+    def kernel_state(self) -> KernelState:
+        """The arrays and constants the env's kernels run on, for compiled loops that fuse the env's step into
+        their own (tabular Q's fused loop). Call :meth:`reset` first; between such a loop's calls and
+        :meth:`step`, the env's state stays consistent, but the observation buffers that :meth:`step` returns
+        are not updated by the loop."""
+        return KernelState(self.states, self.rng, self.elapsed, self._params, self.max_episode_steps, self.env_def)
 
     # -- outputs ------------------------------------------------------------------------------
     def _view(self, array: np.ndarray) -> np.ndarray:

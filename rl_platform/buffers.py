@@ -3,6 +3,7 @@
 Storage is laid out `[row, env]`: one row per vector step, so each env's transitions stay in order
 and n-step returns are computed when a batch is sampled (never crossing an episode end or the
 newest row). Rows a vector env spends on its auto-reset step are stored as invalid and never sampled.
+`sample_sequences` draws time-ordered windows of one env's column for recurrent / world-model agents.
 """
 
 from __future__ import annotations
@@ -90,6 +91,29 @@ class Batch:
     indices: np.ndarray  # flat indices, to update priorities
 
 
+@dataclass
+class SequenceBatch:
+    """Windows of `L` consecutive rows of one env column each; every array is `(B, L, ...)`.
+
+    `mask` is False on auto-reset rows (not transitions; their other fields are whatever was stored,
+    with the flags and `episode_starts` forced False). `episode_starts` is True on the first step of an
+    episode: after a done or an auto-reset row, and at position 0 when the row before it is not stored.
+    `truncations` are `dones & ~terminations` (a step both terminated and truncated counts as terminated).
+    `rows` / `cols` are the buffer positions of each element.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    episode_starts: np.ndarray
+    mask: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
 class ReplayBuffer:
     """Uniform replay over `capacity` transitions from `num_envs` parallel envs."""
 
@@ -162,6 +186,48 @@ class ReplayBuffer:
         for start in range(0, batch_size * count, batch_size):
             part = slice(start, start + batch_size)
             yield Batch(**{name: getattr(big, name)[part] for name in Batch.__dataclass_fields__})
+
+    def _sequence_starts(self, batch_size: int, length: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform start ages (rows after the oldest stored one) and columns whose start row is valid."""
+        if not 1 <= length <= self.filled_rows:
+            raise ValueError(f"sequence length {length} must be between 1 and the {self.filled_rows} "
+                             f"rows stored per env (buffer holds at most {self.rows} rows)")
+        oldest = (self.next_row - self.filled_rows) % self.rows
+        limit = (self.filled_rows - length + 1) * self.num_envs  # windows ending at or before the newest row
+        flat = rng.integers(0, limit, size=batch_size)
+        for _ in range(16):  # auto-reset rows are rare: resample the starts that hit one
+            ages, cols = np.divmod(flat, self.num_envs)
+            bad = ~self.valid[(oldest + ages) % self.rows, cols]
+            if not bad.any():
+                return ages, cols
+            flat[bad] = rng.integers(0, limit, size=int(bad.sum()))
+        ages, cols = np.divmod(np.arange(limit), self.num_envs)
+        candidates = np.flatnonzero(self.valid[(oldest + ages) % self.rows, cols])
+        if candidates.size == 0:
+            raise ValueError(f"no window of {length} rows starts at a valid (non auto-reset) row")
+        return np.divmod(rng.choice(candidates, size=batch_size), self.num_envs)
+
+    def sample_sequences(self, batch_size: int, length: int, rng: np.random.Generator) -> SequenceBatch:
+        """`batch_size` windows of `length` consecutive rows of one env column, uniform over valid starts.
+
+        Windows never run past the newest row into the oldest (they may wrap the array's physical end) and may
+        span episode ends, which `episode_starts` marks. Raises ValueError if `length` exceeds the stored rows.
+        """
+        ages, cols = self._sequence_starts(batch_size, length, rng)
+        oldest = (self.next_row - self.filled_rows) % self.rows
+        offsets = ages[:, None] + np.arange(length)
+        rows = (oldest + offsets) % self.rows
+        cols = np.broadcast_to(cols[:, None], rows.shape).copy()
+        mask = self.valid[rows, cols]
+        prev = (rows - 1) % self.rows
+        after_end = self.dones[prev, cols] | ~self.valid[prev, cols] | (offsets == 0)  # age 0: oldest stored row
+        dones = self.dones[rows, cols] & mask
+        terminations = self.terminations[rows, cols] & mask
+        return SequenceBatch(obs=self.obs[rows, cols], actions=self.actions[rows, cols],
+                             rewards=self.rewards[rows, cols], next_obs=self.next_obs[rows, cols],
+                             terminations=terminations, truncations=dones & ~terminations,
+                             episode_starts=after_end & mask, mask=mask, rows=rows, cols=cols)
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         """Uniform replay ignores priorities."""

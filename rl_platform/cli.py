@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from rl_platform.errors import UserError
+from rl_platform.options import describe
+from rl_platform.registry import Registry
 
 EXIT_USER_ERROR = 2
 
@@ -34,9 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", choices=("best", "last"), default="best",
                     help="best (default): the policy of the run's best evaluation, the one a finished run "
                          "stands for; last: the latest checkpoint, which --resume continues")
-    ls = sub.add_parser("list", help="registered agents, encoders, heads, envs and bundled configs")
+    ls = sub.add_parser("list", help="registered agents and components (with their options), bundled configs, envs")
     ls.add_argument("--all", action="store_true", help="also the registered env ids that cannot be built here, "
                     "with what they need")
+    ls.add_argument("--no-options", dest="options", action="store_false",
+                    help="names and descriptions only, without each agent's and component's options")
     return parser
 
 
@@ -88,16 +92,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_specs(title: str, registry: Registry, options: bool) -> None:
+    """One registry's entries: name and description, then (with `options`) each option, its default and doc."""
+    names = registry.names()
+    print(f"{title}:" if names else f"{title}: none registered (entry-point group {registry.group})")
+    for name in names:
+        spec = registry.get(name)
+        print(f"  {name:<12} {spec.description}")
+        for option_name, default, doc in describe(spec.config_cls) if options else ():
+            print(f"      {option_name} = {json.dumps(default)}: {doc}")
+
+
 def _list(args: argparse.Namespace) -> int:
     from rl_platform.config import bundled_config_names
     from rl_platform.env_factory import env_availability
-    from rl_platform.registry import AGENTS, ENCODERS, HEADS
+    from rl_platform.registry import AGENTS, ENCODERS, HEADS, OBJECTIVES, WORLD_MODELS
 
-    print("agents:")
-    for name in AGENTS.names():
-        print(f"  {name:<12} {AGENTS.get(name).description}")
-    print("encoders: " + ", ".join(ENCODERS.names()))
-    print("heads: " + ", ".join(HEADS.names()))
+    _print_specs("agents (agent.<option>)", AGENTS, args.options)
+    _print_specs("encoders (model.encoder: {name: ..., <option>: ...})", ENCODERS, args.options)
+    _print_specs("heads (model.head)", HEADS, args.options)
+    _print_specs("world models", WORLD_MODELS, args.options)
+    _print_specs("pretraining objectives", OBJECTIVES, args.options)
     print("configs: " + ", ".join(bundled_config_names()))
     availability = env_availability()
     ready = [env_id for env_id, missing in availability.items() if missing is None]

@@ -1,16 +1,16 @@
 """Experiment configs: YAML + dotted overrides -> typed, validated dataclasses.
 
-Every field is declared with :func:`option`, which carries its documentation and its valid range,
-so one generic parser can reject unknown keys, wrong types and bad values, naming the key path.
+Every field is declared with :func:`option` (see :mod:`rl_platform.options`), which carries its documentation
+and its valid range, so one generic parser can reject unknown keys, wrong types and bad values, naming the key
+path. Components (`model.encoder`, `model.head`) take a registered name or `{name: ..., <option>: ...}`
+(see :mod:`rl_platform.components`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import importlib.resources
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,26 +18,18 @@ from typing import Any
 
 import yaml
 
+from rl_platform.components import Alias, Component, component_option, normalize_components
 from rl_platform.errors import ConfigError, UserError
+from rl_platform.options import check_range, coerce, describe, did_you_mean, option, parse_dataclass, to_plain
+from rl_platform.registry import ENCODERS, HEADS
+
+__all__ = [
+    "SECTIONS", "EnvConfig", "ModelConfig", "TrainConfig", "LogConfig", "ExperimentConfig", "option",
+    "parse_dataclass", "describe", "build_config", "apply_overrides", "read_yaml", "dump_yaml",
+    "bundled_config_path", "bundled_config_names", "DEFAULT_CONFIG", "ENCODER_ALIASES",
+]
 
 SECTIONS = ("agent", "env", "model", "train", "log")
-
-
-def option(
-    default: Any,
-    doc: str,
-    *,
-    gt: float | None = None,
-    ge: float | None = None,
-    lt: float | None = None,
-    le: float | None = None,
-    choices: tuple[Any, ...] | None = None,
-) -> Any:
-    """A config field: default, one-line documentation and the constraints its value must meet."""
-    metadata = {"doc": doc, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -61,47 +53,45 @@ class EnvConfig:
     )
 
 
+# The flat model keys of configs written before the encoder took nested options (every resolved config.yaml
+# held all of them), each with the encoder option it sets and its old default (ignored for an encoder without it).
+ENCODER_ALIASES = {
+    "hidden_sizes": Alias("hidden_sizes", [64, 64]),
+    "activation": Alias("activation", "relu"),
+    "cnn_channels": Alias("channels", []),
+    "cnn_kernels": Alias("kernels", []),
+    "cnn_strides": Alias("strides", []),
+    "features_dim": Alias("features_dim", 256),
+    "transformer_layers": Alias("layers", 2),
+    "transformer_width": Alias("width", 64),
+    "transformer_heads": Alias("heads", 4),
+    "transformer_ff_width": Alias("ff_width", 128),
+    "transformer_dropout": Alias("dropout", 0.0),
+    "transformer_causal": Alias("causal", True),
+    "patch_size": Alias("patch_size", 0),
+}
+
+
 @dataclass
 class ModelConfig:
-    """Network: model = head(encoder(obs))."""
+    """Network: model = head(encoder(obs)); encoder and head are components (`rlp list` shows their options)."""
 
-    encoder: str = option("mlp", "registered encoder name: mlp, cnn, transformer, or a plugin's (see `rlp list`)")
-    hidden_sizes: list[int] = option([64, 64], "mlp: widths of the hidden layers")
-    activation: str = option("relu", "mlp and cnn: activation function", choices=("relu", "tanh", "gelu"))
-    cnn_channels: list[int] = option(
-        [], "cnn: output channels of each conv layer; [] picks a layout by image size (see cnn_kernels)")
-    cnn_kernels: list[int] = option(
-        [], "cnn: square kernel size of each conv layer; [] with the other two [] picks Nature-CNN "
-        "(32, 64, 64 channels; kernels 8, 4, 3; strides 4, 2, 1) for images of 36 x 36 and up, "
-        "else two 3 x 3 stride-1 layers of 16 and 32 channels (MinAtar's 10 x 10 frames)")
-    cnn_strides: list[int] = option([], "cnn: stride of each conv layer ([]: see cnn_kernels)")
-    features_dim: int = option(256, "cnn: width of the linear layer after the convolutions (the features)", ge=1)
-    transformer_layers: int = option(2, "transformer: number of (pre-LayerNorm) encoder layers", ge=1)
-    transformer_width: int = option(64, "transformer: token width d_model (also the features' width)", ge=1)
-    transformer_heads: int = option(4, "transformer: attention heads; must divide transformer_width", ge=1)
-    transformer_ff_width: int = option(128, "transformer: hidden width of each layer's feed-forward block", ge=1)
-    transformer_dropout: float = option(0.0, "transformer: dropout rate in attention and feed-forward", ge=0, lt=1)
-    transformer_causal: bool = option(
-        True, "transformer: tokens attend only to earlier tokens and the features are the last token's; "
-        "false: full attention and the features are the mean over tokens")
-    patch_size: int = option(
-        0, "transformer: 0 makes each entry along the observation's first axis (a frame of env.history) "
-        "one token; p > 0 cuts an image observation (..., H, W) into p x p patches, one token each", ge=0)
+    encoder: Component = component_option(
+        ENCODERS, "mlp", "the encoder: a registered name (mlp, cnn, transformer, or a plugin's) or "
+        "{name: <encoder>, <option>: ...} with its options", aliases=ENCODER_ALIASES)
+    head: Component | None = component_option(
+        HEADS, None, "the head: null is the agent's default (DQN: q, or dueling_q with agent.dueling; A3C's "
+        "policy: categorical or gaussian by action space), else a registered head name or {name: <head>, ...}")
+    init_from: str | None = option(
+        None, "pretrained weights: a checkpoint file, or a run directory (its best, else latest checkpoint), to "
+        "initialise the model from (null: random initialisation)")
+    init_modules: list[str] = option(
+        [], "the modules of the model to load from init_from (top-level or dotted names, e.g. [encoder]); "
+        "[] loads the whole model")
+    freeze: list[str] = option([], "modules whose parameters are not trained (e.g. [encoder]); [] trains all")
 
     def __post_init__(self) -> None:
-        layout = {"cnn_channels": self.cnn_channels, "cnn_kernels": self.cnn_kernels,
-                  "cnn_strides": self.cnn_strides}
-        for key, values in layout.items():
-            if any(value < 1 for value in values):
-                raise ConfigError(f"model.{key}", f"every entry must be at least 1, got {values}.")
-        lengths = {len(values) for values in layout.values()}
-        if len(lengths) > 1:
-            shown = ", ".join(f"{key} has {len(values)}" for key, values in layout.items())
-            raise ConfigError("model.cnn_channels", f"cnn_channels, cnn_kernels and cnn_strides need one entry "
-                              f"per conv layer each (or all three []); {shown}.")
-        if self.transformer_width % self.transformer_heads:
-            raise ConfigError("model.transformer_heads", f"{self.transformer_heads} heads do not divide "
-                              f"transformer_width {self.transformer_width}.")
+        normalize_components(self, "model")
 
 
 @dataclass
@@ -144,134 +134,29 @@ class ExperimentConfig:
     log: LogConfig = field(default_factory=LogConfig)
     seed: int = 0
 
+    def sections(self) -> dict[str, Any]:
+        """The section objects by name: agent, env, model, train, log."""
+        return {"agent": self.agent, "env": self.env, "model": self.model, "train": self.train, "log": self.log}
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict in the YAML layout (agent name first in its section)."""
-        return {
-            "seed": self.seed,
-            "agent": {"name": self.agent_name, **dataclasses.asdict(self.agent)},
-            "env": dataclasses.asdict(self.env),
-            "model": dataclasses.asdict(self.model),
-            "train": dataclasses.asdict(self.train),
-            "log": dataclasses.asdict(self.log),
-        }
+        """Plain nested dict in the YAML layout (agent name first in its section; components nested)."""
+        data: dict[str, Any] = {"seed": self.seed}
+        for name, section in self.sections().items():
+            data[name] = {"name": self.agent_name, **to_plain(section)} if name == "agent" else to_plain(section)
+        return data
 
     def flat(self) -> dict[str, Any]:
-        """`{'agent.lr': ..., 'seed': ...}` for hparams and printing."""
-        out: dict[str, Any] = {}
-        for key, value in self.to_dict().items():
-            if isinstance(value, dict):
-                out.update({f"{key}.{k}": v for k, v in value.items()})
-            else:
-                out[key] = value
+        """`{'agent.lr': ..., 'model.encoder.name': 'cnn', 'model.encoder.channels': [...], ...}` for hparams,
+        printing and comparing configs (a component's name and options each have their own key)."""
+        out: dict[str, Any] = {"seed": self.seed, "agent.name": self.agent_name}
+        for name, section in self.sections().items():
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if isinstance(value, Component):
+                    out.update({f"{name}.{f.name}.{key}": item for key, item in value.to_dict().items()})
+                else:
+                    out[f"{name}.{f.name}"] = to_plain(value)
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Generic typed parsing
-
-
-# Names other libraries (Stable-Baselines3, CleanRL) use for our keys; spelling is no guide here
-# (difflib would suggest 'learning_starts' for 'learning_rate').
-_SYNONYMS = {"learning_rate": "lr", "discount": "gamma", "n_envs": "num_envs", "env_id": "id"}
-
-
-def _did_you_mean(name: str, candidates: typing.Iterable[str]) -> str:
-    candidates = list(candidates)
-    if _SYNONYMS.get(name) in candidates:
-        return f" Did you mean '{_SYNONYMS[name]}'?"
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Check `value` against annotation `tp` (int, float, bool, str, list[T], dict, X | None)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], path)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):  # PyYAML reads "1e5" as a string
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "5e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif origin is list or tp is list:
-        if isinstance(value, (list, tuple)):
-            (item_tp,) = typing.get_args(tp) or (Any,)
-            return [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]
-    elif origin is dict or tp is dict:
-        if isinstance(value, dict):
-            return dict(value)
-    elif tp is Any:
-        return value
-    shown = "null" if value is None else repr(value)
-    raise ConfigError(path, f"expected {_type_name(tp)}, got {shown} ({type(value).__name__}).")
-
-
-def _check_range(value: Any, meta: typing.Mapping[str, Any], path: str) -> None:
-    if value is None:
-        return
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        allowed = ", ".join(repr(c) for c in meta["choices"])
-        raise ConfigError(path, f"{value!r} is not one of {allowed}.")
-    bounds = (("gt", "greater than", lambda v, b: v > b), ("ge", "at least", lambda v, b: v >= b),
-              ("lt", "less than", lambda v, b: v < b), ("le", "at most", lambda v, b: v <= b))
-    for key, words, ok in bounds:
-        bound = meta.get(key)
-        if bound is not None and not ok(value, bound):
-            raise ConfigError(path, f"must be {words} {bound}, got {value!r}.")
-
-
-def parse_dataclass(cls: type, data: Any, path: str) -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown keys, wrong types and bad values."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(path, f"expected a mapping of keys to values, got {data!r}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    kwargs = {}
-    for key, value in data.items():
-        key_path = f"{path}.{key}" if path else str(key)
-        if key not in fields:
-            raise ConfigError(key_path, f"unknown key.{_did_you_mean(str(key), fields)} "
-                              f"Valid keys under '{path}': {', '.join(sorted(fields))}.")
-        coerced = _coerce(value, hints[key], key_path)
-        _check_range(coerced, fields[key].metadata, key_path)
-        kwargs[key] = coerced
-    return cls(**kwargs)
-
-
-def describe(cls: type) -> list[tuple[str, Any, str]]:
-    """(name, default, doc) for each field of a config dataclass, for `rlp list` and docs."""
-    rows = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        rows.append((f.name, default, f.metadata.get("doc", "")))
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,8 +208,30 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Keys whose value may be a name standing for `{name: <value>}` (the short form), so `agent.lr=...` and
+# `model.encoder.channels=...` also work on `agent: dqn` and `model.encoder: cnn`.
+SHORT_FORMS = {"agent", *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if "component" in f.metadata)}
+
+
+def _forget_other_spelling(data: dict[str, Any], parts: list[str]) -> None:
+    """An override of an old flat model key or of its nested form removes the other one: the later wins."""
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return
+    if len(parts) == 2 and parts[0] == "model" and parts[1] in ENCODER_ALIASES:
+        if isinstance(model.get("encoder"), dict):
+            model["encoder"].pop(ENCODER_ALIASES[parts[1]].option, None)
+    elif len(parts) == 3 and parts[:2] == ["model", "encoder"]:
+        for alias, target in ENCODER_ALIASES.items():
+            if target.option == parts[2]:
+                model.pop(alias, None)
+
+
 def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
-    """Apply `key.path=value` strings (values parsed as YAML) to a nested dict, in place."""
+    """Apply `key.path=value` strings (values parsed as YAML) to a nested dict, in place.
+
+    `model.encoder=cnn` replaces the encoder with its defaults (the previous encoder's options are dropped);
+    `model.encoder.channels=[8]` sets one option and keeps the name."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -335,10 +242,11 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
+        _forget_other_spelling(data, parts)
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
-            if isinstance(child, str) and depth == 0 and part == "agent":
+            if isinstance(child, str) and ".".join(parts[: depth + 1]) in SHORT_FORMS:
                 child = {"name": child}
             if child is None:
                 child = {}
@@ -357,7 +265,7 @@ def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], 
     """
     unknown = set(data) - set(SECTIONS) - {"seed"}
     for key in sorted(unknown, key=str):  # YAML keys need not be strings
-        raise ConfigError(str(key), f"unknown top-level key.{_did_you_mean(str(key), [*SECTIONS, 'seed'])} "
+        raise ConfigError(str(key), f"unknown top-level key.{did_you_mean(str(key), [*SECTIONS, 'seed'])} "
                           f"Valid: seed, {', '.join(SECTIONS)}.")
     agent_data = data.get("agent", "dqn")
     if isinstance(agent_data, str):
@@ -369,8 +277,8 @@ def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], 
     if not isinstance(name, str):
         raise ConfigError("agent.name", f"expected str, got {name!r}.")
     agent_cls = agent_config_cls(name)
-    seed = _coerce(data.get("seed", 0), int, "seed")
-    _check_range(seed, {"ge": 0}, "seed")
+    seed = coerce(data.get("seed", 0), int, "seed")
+    check_range(seed, {"ge": 0}, "seed")
     return ExperimentConfig(
         agent_name=name,
         agent=parse_dataclass(agent_cls, agent_data, "agent"),
@@ -383,4 +291,5 @@ def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], 
 
 
 def dump_yaml(cfg: ExperimentConfig, path: Path) -> None:
+    """Write the resolved config (every default written out, components nested) as YAML."""
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

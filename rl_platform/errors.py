@@ -12,6 +12,7 @@ class ConfigError(UserError):
 
     def __init__(self, key_path: str, message: str) -> None:
         self.key_path = key_path
+        self.detail = message
         super().__init__(f"config key '{key_path}': {message}" if key_path else message)
 
 

@@ -19,7 +19,7 @@ from rl_platform.config import (
 )
 from rl_platform.env_factory import check_env_id, make_vector_env
 from rl_platform.errors import UserError
-from rl_platform.registry import AGENTS, ENCODERS
+from rl_platform.registry import AGENTS
 from rl_platform.run import Run, evaluate, seed_for
 from rl_platform.run_dir import (
     BEST_CHECKPOINT_FILE,
@@ -39,9 +39,8 @@ class RunFinished(UserError):
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Validate a raw config dict, including the agent, encoder and env names it refers to."""
+    """Validate a raw config dict, including the agent, component and env names it refers to."""
     cfg = build_config(data, lambda name: AGENTS.get(name, "agent.name").config_cls)
-    ENCODERS.get(cfg.model.encoder, "model.encoder")
     check_env_id(cfg.env.id)
     return cfg
 
@@ -158,7 +157,7 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None,
         agent = spec.make_agent(cfg, envs, torch.device("cpu"))
         agent.load_state_dict(state["agent"])
         eval_seed = seed_for(cfg.seed if seed is None else seed, 3)
-        returns = evaluate(lambda obs: agent.act(obs, explore=False), envs, episodes, eval_seed)
+        returns = evaluate(agent, envs, episodes, eval_seed)
         extra = spec.report(cfg, agent, envs) if spec.report is not None else {}
     finally:
         envs.close()

@@ -1,4 +1,4 @@
-"""Stepping a Gymnasium vector env into clean transitions, whatever its autoreset mode.
+"""Stepping a Gymnasium vector env into clean transitions, whatever its autoreset mode; n-step rollouts.
 
 Agents get, for every vector step, `next_obs` that is the true last observation of an episode that
 ended (so truncated episodes bootstrap correctly), a `valid` mask that drops the reset steps of
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sysconfig
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -75,6 +75,7 @@ class VectorStepper:
         self.obs, _ = self._call("reset", lambda: envs.reset(seed=seed))
         self._check_obs(self.obs, "reset")
         self.resetting = np.zeros(self.num_envs, dtype=bool)  # next-step mode: reset on this step
+        self.starts = np.ones(self.num_envs, dtype=bool)  # `obs` is the first of its episode (resets a policy state)
         self.running_returns = np.zeros(self.num_envs, dtype=np.float64)
         self.running_lengths = np.zeros(self.num_envs, dtype=np.int64)
 
@@ -125,9 +126,80 @@ class VectorStepper:
         self.running_returns[dones] = 0.0
         self.running_lengths[dones] = 0
         if self.mode == AutoresetMode.NEXT_STEP:
+            self.starts = self.resetting
             self.resetting = dones
-        elif self.mode == AutoresetMode.DISABLED and dones.any():
-            next_obs, _ = self._call("reset", lambda: self.envs.reset(options={"reset_mask": dones}))
+        else:
+            self.starts = dones
+            if self.mode == AutoresetMode.DISABLED and dones.any():
+                next_obs, _ = self._call("reset", lambda: self.envs.reset(options={"reset_mask": dones}))
         self.obs = next_obs
         return Transitions(obs, actions, rewards, stored_next_obs, terminations, truncations, valid,
                            episode_returns, episode_lengths)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollouts for on-policy agents
+
+
+class SamplingPolicy(Protocol):
+    def sample(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(raw actions, env actions) sampled for a batch of observations."""
+
+
+@dataclass
+class Rollout:
+    """`n_steps` vector steps, time-major `(T, num_envs, ...)`. Rows where `valid` is False are auto-reset steps."""
+
+    obs: np.ndarray
+    raw_actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    valid: np.ndarray
+    final_index: np.ndarray  # (t, env) of truncated steps, which bootstrap from their final observation
+    final_obs: np.ndarray
+    last_obs: np.ndarray  # the observation after the rollout, for R_T = V(s_T)
+    episode_returns: np.ndarray
+    episode_lengths: np.ndarray
+
+
+class RolloutCollector:
+    """Steps a vector env `n_steps` times with a sampling policy, into preallocated arrays (on-policy agents).
+
+    The policy's `sample(obs)` returns (raw actions the loss needs, actions for the env): a Gaussian policy's
+    raw sample before clipping, for instance."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, n_steps: int, seed: int | None) -> None:
+        self.stepper = VectorStepper(envs, seed=seed)
+        num_envs, space = envs.num_envs, envs.single_observation_space
+        self.obs = np.zeros((n_steps, num_envs, *space.shape), dtype=space.dtype)
+        shape = (n_steps, num_envs)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminations = np.zeros(shape, dtype=bool)
+        self.truncations = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
+        self.raw_actions: np.ndarray | None = None
+
+    def collect(self, policy: SamplingPolicy) -> Rollout:
+        final_index, final_obs, returns, lengths = [], [], [], []
+        for t in range(self.obs.shape[0]):
+            self.obs[t] = self.stepper.obs
+            raw, env_actions = policy.sample(self.obs[t])
+            if self.raw_actions is None:
+                self.raw_actions = np.zeros((self.obs.shape[0], *raw.shape), dtype=raw.dtype)
+            self.raw_actions[t] = raw
+            step = self.stepper.step(env_actions)
+            self.rewards[t], self.terminations[t] = step.rewards, step.terminations
+            self.truncations[t] = step.truncations
+            self.valid[t] = step.valid
+            truncated = np.flatnonzero(step.truncations & ~step.terminations & step.valid)
+            if len(truncated):
+                final_index += [(t, i) for i in truncated]
+                final_obs.append(np.array(step.next_obs[truncated]))
+            returns.append(step.episode_returns)
+            lengths.append(step.episode_lengths)
+        space = self.obs.shape[2:]
+        return Rollout(self.obs, self.raw_actions, self.rewards, self.terminations, self.truncations, self.valid,
+                       np.array(final_index, dtype=np.int64).reshape(-1, 2),
+                       np.concatenate(final_obs) if final_obs else np.zeros((0, *space), self.obs.dtype),
+                       np.array(self.stepper.obs), np.concatenate(returns), np.concatenate(lengths))

@@ -22,6 +22,7 @@ from rl_platform.config import ExperimentConfig, dump_yaml
 from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.logger import Progress, RunLogger
+from rl_platform.policy import Policy, reset_state
 from rl_platform.rollout import VectorStepper
 from rl_platform.run_dir import (
     BEST_CHECKPOINT_FILE,
@@ -31,7 +32,6 @@ from rl_platform.run_dir import (
     record_start,
 )
 
-Policy = Callable[[np.ndarray], np.ndarray]
 Snapshot = Callable[[], dict[str, Any]]  # the checkpoint state of the policy just evaluated (for best.pt)
 
 
@@ -51,15 +51,17 @@ def seed_for(seed: int, *stream: int) -> int:
 
 
 def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: int) -> np.ndarray:
-    """Returns of `episodes` episodes of `policy`, spread evenly over the envs (no short-episode bias)."""
+    """Returns of `episodes` greedy episodes of `policy`, spread evenly over the envs (no short-episode bias)."""
     quota = np.full(envs.num_envs, episodes // envs.num_envs)
     quota[: episodes % envs.num_envs] += 1
     stepper = VectorStepper(envs, seed=seed)
     returns: list[float] = []
     done_count = np.zeros(envs.num_envs, dtype=np.int64)
+    state = policy.initial_state(envs.num_envs)
     while (done_count < quota).any():
+        state = reset_state(state, stepper.starts, policy.initial_state)
         with torch.no_grad():
-            actions = policy(stepper.obs)
+            actions, state = policy.act(stepper.obs, state, explore=False)
         step = stepper.step(actions)
         ended = np.flatnonzero((step.terminations | step.truncations) & step.valid)
         for i, episode_return in zip(ended, step.episode_returns, strict=True):
@@ -146,6 +148,21 @@ class Run:
     def make_envs(self, num_envs: int | None = None) -> gym.vector.VectorEnv:
         return make_vector_env(self.cfg.env, num_envs)
 
+    def init_model(self, model: torch.nn.Module) -> None:
+        """Load `model.init_from` weights into `model` (a fresh run only: a resumed one has its own) and freeze
+        `model.freeze`; says what it loaded."""
+        from rl_platform.nn.pretrained import initialize
+
+        model_cfg = self.cfg.model
+        fresh = self.resumed is None
+        report = initialize(model, model_cfg.init_from if fresh else None, model_cfg.init_modules if fresh else (),
+                            model_cfg.freeze)
+        if report["source"] is not None:
+            self.progress.message(f"model.init_from: {len(report['loaded'])} tensors loaded from {report['source']}")
+        if report["frozen"]:
+            self.progress.message(f"model.freeze: {len(report['frozen'])} parameters fixed "
+                                  f"({', '.join(model_cfg.freeze)})")
+
     @property
     def device(self) -> torch.device:
         wanted = self.cfg.train.device
@@ -157,13 +174,14 @@ class Run:
 
     # -- per-step hooks ----------------------------------------------------------------------
     def record(self, step: int, episode_returns: np.ndarray, episode_lengths: np.ndarray,
-               losses: Callable[[], Mapping[str, float]]) -> None:
-        """Log episodes and (every `log.log_every` steps) SPS and losses; update the progress line."""
+               losses: Mapping[str, float] | Callable[[], Mapping[str, float]]) -> None:
+        """Log episodes and (every `log.log_every` steps) SPS and losses (a mapping, or a function called only
+        then); update the progress line."""
         if len(episode_returns):
             self.logger.add_episodes(episode_returns, episode_lengths)
         if step >= self._next_log:
             self._next_log = self._next_multiple(step, self.cfg.log.log_every)
-            self.logger.write_scalars(step, self.sps(step), losses())
+            self.logger.write_scalars(step, self.sps(step), losses() if callable(losses) else losses)
         elif len(episode_returns) and not self.logger.episodes_written:
             self.logger.write_episodes(step)  # the first finished episodes show at once, however short the run
         self.progress.update(step, self.sps(step), self.logger.last_return, self.last_eval)

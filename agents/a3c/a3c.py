@@ -1,8 +1,9 @@
 """A3C (Mnih et al., 2016) and its synchronous variant A2C, for discrete and continuous actions.
 
-Read top to bottom: config, the n-step rollout a learner collects, the agent (act / update), then
-the synchronous training loop. The asynchronous loops (worker processes in `hogwild.py`, Ray
-actors in `ray_backend.py`) run the same `RolloutCollector` and `A3CAgent.compute_gradients`.
+Read top to bottom: config, the agent (act / update on an n-step rollout from
+:class:`rl_platform.rollout.RolloutCollector`), then the synchronous training loop (driven by the core
+trainer, :func:`rl_platform.trainer.fit`). The asynchronous loops (worker processes in `hogwild.py`, Ray
+actors in `ray_backend.py`) run the same collector and `A3CAgent.compute_gradients`.
 Bootstrapping follows Gymnasium's split: a terminated step has no future value; a truncated step
 bootstraps from the value of its true final observation.
 """
@@ -20,9 +21,11 @@ from rl_platform.config import ExperimentConfig, ModelConfig, option
 from rl_platform.errors import ConfigError
 from rl_platform.nn import ActorCritic, build_actor_critic, clip_grad_norm
 from rl_platform.nn.numpy_actor import NumpyCategoricalActor
+from rl_platform.policy import StatelessPolicy, load_optimizer_states, optimizer_states
 from rl_platform.returns import gae_advantages, n_step_returns
-from rl_platform.rollout import VectorStepper
+from rl_platform.rollout import Rollout, RolloutCollector
 from rl_platform.run import Run
+from rl_platform.trainer import Advance, TrainLoop, fit
 
 
 @dataclass
@@ -69,72 +72,12 @@ class A3CConfig:
             raise ConfigError("agent.backend", "'ray' runs asynchronous workers; it needs agent.mode=async.")
 
 
-@dataclass
-class Rollout:
-    """`n_steps` vector steps, time-major `(T, num_envs, ...)`. Rows where `valid` is False are auto-reset steps."""
-
-    obs: np.ndarray
-    raw_actions: np.ndarray
-    rewards: np.ndarray
-    terminations: np.ndarray
-    truncations: np.ndarray
-    valid: np.ndarray
-    final_index: np.ndarray  # (t, env) of truncated steps, which bootstrap from their final observation
-    final_obs: np.ndarray
-    last_obs: np.ndarray  # the observation after the rollout, for R_T = V(s_T)
-    episode_returns: np.ndarray
-    episode_lengths: np.ndarray
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.valid.sum())
-
-
-class RolloutCollector:
-    """Steps a vector env `n_steps` times with an agent's sampling policy, into preallocated arrays."""
-
-    def __init__(self, envs: gym.vector.VectorEnv, n_steps: int, seed: int | None) -> None:
-        self.stepper = VectorStepper(envs, seed=seed)
-        num_envs, space = envs.num_envs, envs.single_observation_space
-        self.obs = np.zeros((n_steps, num_envs, *space.shape), dtype=space.dtype)
-        shape = (n_steps, num_envs)
-        self.rewards = np.zeros(shape, dtype=np.float32)
-        self.terminations = np.zeros(shape, dtype=bool)
-        self.truncations = np.zeros(shape, dtype=bool)
-        self.valid = np.zeros(shape, dtype=bool)
-        self.raw_actions: np.ndarray | None = None
-
-    def collect(self, agent: A3CAgent) -> Rollout:
-        final_index, final_obs, returns, lengths = [], [], [], []
-        for t in range(self.obs.shape[0]):
-            self.obs[t] = self.stepper.obs
-            raw, env_actions = agent.sample(self.obs[t])
-            if self.raw_actions is None:
-                self.raw_actions = np.zeros((self.obs.shape[0], *raw.shape), dtype=raw.dtype)
-            self.raw_actions[t] = raw
-            step = self.stepper.step(env_actions)
-            self.rewards[t], self.terminations[t] = step.rewards, step.terminations
-            self.truncations[t] = step.truncations
-            self.valid[t] = step.valid
-            truncated = np.flatnonzero(step.truncations & ~step.terminations & step.valid)
-            if len(truncated):
-                final_index += [(t, i) for i in truncated]
-                final_obs.append(np.array(step.next_obs[truncated]))
-            returns.append(step.episode_returns)
-            lengths.append(step.episode_lengths)
-        space = self.obs.shape[2:]
-        return Rollout(self.obs, self.raw_actions, self.rewards, self.terminations, self.truncations, self.valid,
-                       np.array(final_index, dtype=np.int64).reshape(-1, 2),
-                       np.concatenate(final_obs) if final_obs else np.zeros((0, *space), self.obs.dtype),
-                       np.array(self.stepper.obs), np.concatenate(returns), np.concatenate(lengths))
-
-
 def annealed_lr(cfg: A3CConfig, step: int, total_steps: int) -> float:
     """`cfg.lr`, annealed linearly to 0 at `total_steps` if `cfg.anneal_lr`."""
     return cfg.lr * max(1.0 - step / total_steps, 0.0) if cfg.anneal_lr else cfg.lr
 
 
-class A3CAgent:
+class A3CAgent(StatelessPolicy):
     """An actor-critic model, and the optimizer that applies its gradients to the (possibly shared) parameters.
 
     `model` computes the loss. `target` is the model whose parameters the optimizer updates: the same
@@ -147,7 +90,8 @@ class A3CAgent:
         self.cfg = cfg
         self.model = model
         self.target = model if target is None else target
-        self.optimizer = optimizer
+        # One named optimizer (an evaluation-only agent has none); its statistics may be shared by all workers.
+        self.optimizers: dict[str, SharedOptimizer] = {} if optimizer is None else {"actor_critic": optimizer}
         self.lr = cfg.lr
         # Listed once: walking the module tree on every update costs about a tenth of a small model's update.
         self.model_params = list(self.model.parameters())
@@ -165,13 +109,13 @@ class A3CAgent:
             raw = self.model.policy(torch.as_tensor(obs)).sample()
         return raw.numpy(), self.model.env_actions(raw)
 
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def act(self, obs: np.ndarray, state: None = None, explore: bool = False) -> tuple[np.ndarray, None]:
         if explore:
-            return self.sample(obs)[1]
+            return self.sample(obs)[1], None
         if self.numpy_actor is not None:
-            return self.numpy_actor.greedy(obs)
+            return self.numpy_actor.greedy(obs), None
         with torch.no_grad():
-            return self.model.env_actions(self.model.greedy(torch.as_tensor(obs)))
+            return self.model.env_actions(self.model.greedy(torch.as_tensor(obs))), None
 
     def value_targets(self, rollout: Rollout, values: np.ndarray) -> np.ndarray:
         """R_t, shape (T, num_envs): the n-step return (or GAE advantage + V(s_t) if gae_lambda < 1), bootstrapped
@@ -218,18 +162,21 @@ class A3CAgent:
                 param.grad.zero_()
         loss.backward()
         if self.cfg.max_grad_norm > 0:
-            stats["grad_norm"] = clip_grad_norm(self.gradients(), self.cfg.max_grad_norm).item()
+            present = [grad for grad in self.gradients() if grad is not None]
+            stats["grad_norm"] = clip_grad_norm(present, self.cfg.max_grad_norm).item()
         return stats
 
-    def gradients(self) -> list[torch.Tensor]:
+    def gradients(self) -> list[torch.Tensor | None]:
+        """`model`'s gradients, None for frozen parameters (`model.freeze`)."""
         return [p.grad for p in self.model_params]
 
-    def apply_gradients(self, gradients: list[torch.Tensor]) -> None:
-        """One optimizer step on `target` with `gradients` at the current learning rate."""
+    def apply_gradients(self, gradients: list[torch.Tensor | None]) -> None:
+        """One optimizer step on `target` with `gradients` at the current learning rate (None: left as it is)."""
         for param, grad in zip(self.target_params, gradients, strict=True):
             param.grad = grad
-        self.optimizer.param_groups[0]["lr"] = self.lr
-        self.optimizer.step()
+        optimizer = self.optimizers["actor_critic"]
+        optimizer.param_groups[0]["lr"] = self.lr
+        optimizer.step()
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """Gradient step from one rollout (A2C; in A3C a lock-free step on the shared model, then a refresh)."""
@@ -249,18 +196,14 @@ class A3CAgent:
         return self.lr
 
     def state_dict(self) -> dict:
-        state = {"model": self.target.state_dict(), "torch_rng": torch.get_rng_state(),
-                 "action_rng": self.action_rng.bit_generator.state}
-        if self.optimizer is not None:
-            state["optimizer"] = self.optimizer.state_dict()
-        return state
+        return {"model": self.target.state_dict(), "torch_rng": torch.get_rng_state(),
+                "action_rng": self.action_rng.bit_generator.state, "optimizers": optimizer_states(self.optimizers)}
 
     def load_state_dict(self, state: dict) -> None:
         self.target.load_state_dict(state["model"])
         if self.target is not self.model:
             self.pull()
-        if self.optimizer is not None and "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_states(self.optimizers, state)
         if "action_rng" in state:  # absent from checkpoints written before the NumPy actor
             self.action_rng.bit_generator.state = state["action_rng"]
 
@@ -298,40 +241,33 @@ def train(run: Run) -> dict:
     return train_sync(run)
 
 
-def train_sync(run: Run) -> dict:
+class A2CLoop(TrainLoop):
     """A2C: one vector env, one model, a gradient step after every rollout of n_steps x num_envs steps."""
-    cfg = run.cfg
-    envs = run.make_envs()
-    try:
-        agent = make_agent(cfg, envs, run.device)
-        if run.resumed is not None:
-            agent.load_state_dict(run.resumed["agent"])
-            torch.set_rng_state(run.resumed["agent"]["torch_rng"])
-        collector = RolloutCollector(envs, cfg.agent.n_steps, run.env_seed)
-        global_step = run.start_step
-        stats: dict[str, float] = {}
 
-        def greedy(obs: np.ndarray) -> np.ndarray:
-            return agent.act(obs, explore=False)
+    def __init__(self, run: Run) -> None:
+        self.total = run.cfg.train.total_steps
+        self.envs = run.make_envs()
+        self.policy = self.agent = make_agent(run.cfg, self.envs, run.device)
+        run.init_model(self.agent.model)
+        self.collector = RolloutCollector(self.envs, run.cfg.agent.n_steps, run.env_seed)
 
-        def snapshot() -> dict:
-            return {"agent": agent.state_dict()}
+    def advance(self, step: int, max_steps: int) -> Advance:
+        rollout = self.collector.collect(self.agent)
+        self.agent.set_lr_for(step, self.total)
+        stats = self.agent.update(rollout)
+        return Advance(step + rollout.rewards.size, rollout.episode_returns, rollout.episode_lengths,
+                       {**stats, "charts/learning_rate": self.agent.lr})
 
-        while global_step < cfg.train.total_steps:
-            rollout = collector.collect(agent)
-            agent.set_lr_for(global_step, cfg.train.total_steps)
-            stats = agent.update(rollout)
-            global_step += rollout.rewards.size
-            run.record(global_step, rollout.episode_returns, rollout.episode_lengths,
-                       lambda stats=stats: {**stats, "charts/learning_rate": agent.lr})
-            if run.eval_due(global_step):
-                run.evaluate(greedy, global_step, snapshot)
-                if run.reached_stop_return():
-                    break
-            if run.checkpoint_due(global_step):
-                run.save(global_step, snapshot())
-        metrics = run.finish(global_step, greedy, snapshot)
-        run.save(global_step, snapshot())
-        return metrics
-    finally:
-        envs.close()
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "model": self.agent.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        torch.set_rng_state(state["agent"]["torch_rng"])
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def train_sync(run: Run) -> dict:
+    return fit(run, A2CLoop(run))

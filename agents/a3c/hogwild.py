@@ -32,21 +32,17 @@ import threadpoolctl
 import torch
 import torch.multiprocessing as mp
 
-from rl_platform.agents.a3c.a3c import (
-    A3CAgent,
-    RolloutCollector,
-    annealed_lr,
-    build_model,
-    build_optimizer,
-    make_agent,
-)
+from rl_platform.agents.a3c.a3c import A3CAgent, annealed_lr, build_model, build_optimizer, make_agent
 from rl_platform.agents.a3c.shared_optim import SharedState
 from rl_platform.config import ExperimentConfig
 from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import TrainingFailed, UserError
 from rl_platform.logger import Progress
 from rl_platform.nn import ActorCritic
+from rl_platform.nn.pretrained import initialize
+from rl_platform.rollout import RolloutCollector
 from rl_platform.run import Run, seed_for
+from rl_platform.trainer import Advance, TrainLoop, fit
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 WARMUP_ENV = "RLP_A3C_WARMUP_ENV"  # read by rl_platform.agents.a3c.warmup in the forkserver
@@ -109,6 +105,7 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
         torch.manual_seed(seed_for(cfg.seed, 4, setup.start_step, index, incarnation))
         envs = make_vector_env(cfg.env)
         local = build_model(cfg.agent, cfg.model, envs.single_observation_space, envs.single_action_space)
+        initialize(local, None, (), cfg.model.freeze)  # no gradients for frozen parameters
         optimizer = build_optimizer(cfg.agent, setup.shared_model, setup.optimizer_state)
         agent = A3CAgent(cfg.agent, local, setup.shared_model, optimizer)
         agent.pull()
@@ -305,90 +302,100 @@ def start_forkserver(cfg: ExperimentConfig) -> None:
         forkserver.ensure_running()
 
 
+def merge_reports(step: int, reports: list[Report], stats: dict[str, float], cfg: ExperimentConfig) -> Advance:
+    """The workers' reports as one trainer record: their episodes, the latest losses and the learning rate."""
+    for report in reports:
+        stats = report.stats or stats
+    returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
+    lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
+    return Advance(step, returns, lengths, {**stats, "charts/learning_rate": annealed_lr(cfg.agent, step,
+                                                                                        cfg.train.total_steps)})
+
+
+class HogwildLoop(TrainLoop):
+    """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer.
+
+    The trainer's side only watches: `advance` waits for the workers' reports; evaluations run on a snapshot
+    (the shared parameters keep changing while the workers run)."""
+
+    def __init__(self, run: Run) -> None:
+        self.cfg = cfg = run.cfg
+        start_forkserver(cfg)
+        probe = run.make_envs(1)
+        try:
+            self.agent = make_agent(cfg, probe, run.device)
+            probe.reset(seed=0)  # compiles a Numba env's kernels once, before the workers fork
+            probe.step(probe.action_space.sample())
+        finally:
+            probe.close()
+        run.init_model(self.agent.model)
+        self.policy = self.evaluator = A3CAgent(cfg.agent, copy.deepcopy(self.agent.model))
+        self.run = run
+        self.pool: WorkerPool | None = None
+        self.setup: WorkerSetup | None = None
+        self.stats: dict[str, float] = {}
+        self.started = False  # the SPS clock starts with the first report, after start-up
+        self.poll_interval = POLL_INTERVAL_S if cfg.train.eval_every > 0 else IDLE_POLL_INTERVAL_S
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+
+    def start(self) -> None:
+        cfg, agent = self.cfg, self.agent
+        self.evaluator.model.load_state_dict(agent.model.state_dict())
+        agent.model.share_memory()
+        optimizer = agent.optimizers["actor_critic"]
+        optimizer.share_memory()
+        step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
+        self.setup = WorkerSetup(cfg, agent.model, optimizer.shared, step_counts, self.run.start_step,
+                                 stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_())
+        self.pool = WorkerPool(self.setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method,
+                               self.run.progress, stopping=lambda: self.run.stop_signal is not None)
+        self.pool.start()
+        self.run.progress.message(f"a3c: {cfg.agent.num_workers} worker processes started (pids "
+                                  f"{', '.join(map(str, self.pool.pids))})")
+
+    def advance(self, step: int, max_steps: int) -> Advance | None:
+        reports = self.pool.poll(timeout=self.poll_interval)
+        self.started = self.started or bool(reports)
+        if not self.started:
+            return None
+        advance = merge_reports(self.setup.global_step(), reports, self.stats, self.cfg)
+        self.stats = advance.stats
+        return advance
+
+    @property
+    def done(self) -> bool:
+        return self.pool is not None and self.pool.all_done
+
+    def before_eval(self) -> None:
+        self.evaluator.model.load_state_dict(self.agent.model.state_dict())
+
+    def snapshot(self) -> dict:  # the evaluated parameters, not the shared ones that keep changing
+        return {"agent": self.evaluator.state_dict(), "model": self.evaluator.model.state_dict()}
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "model": self.agent.model.state_dict()}
+
+    def interrupt(self) -> None:
+        self.pool.stop()
+
+    def stop(self, solved_step: int | None) -> Advance:
+        """The workers' last reports (a run shorter than one report interval has all its episodes in them); a
+        solved run keeps the parameters that reached train.stop_return."""
+        last_reports = self.pool.stop()
+        if solved_step is not None:
+            self.agent.model.load_state_dict(self.evaluator.model.state_dict())
+            step = solved_step
+        else:
+            step = self.setup.global_step()
+            self.evaluator.model.load_state_dict(self.agent.model.state_dict())
+        return merge_reports(step, last_reports, self.stats, self.cfg)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+
+
 def train_async(run: Run) -> dict:
-    """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer."""
-    cfg = run.cfg
-    start_forkserver(cfg)
-    probe = run.make_envs(1)
-    try:
-        agent = make_agent(cfg, probe, run.device)
-        probe.reset(seed=0)  # compiles a Numba env's kernels once, before the workers fork
-        probe.step(probe.action_space.sample())
-    finally:
-        probe.close()
-    if run.resumed is not None:
-        agent.load_state_dict(run.resumed["agent"])
-    # Evaluations run on a snapshot: the shared parameters keep changing while the workers run.
-    evaluator = A3CAgent(cfg.agent, copy.deepcopy(agent.model))
-    agent.model.share_memory()
-    agent.optimizer.share_memory()
-    step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
-    setup = WorkerSetup(cfg, agent.model, agent.optimizer.shared, step_counts, run.start_step,
-                        stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_())
-    pool = WorkerPool(setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method, run.progress,
-                      stopping=lambda: run.stop_signal is not None)
-    stats: dict[str, float] = {}
-    solved_at: int | None = None
-
-    def greedy(obs: np.ndarray) -> np.ndarray:
-        return evaluator.act(obs, explore=False)
-
-    def snapshot() -> dict:  # the evaluated parameters, not the shared ones that keep changing
-        return {"agent": evaluator.state_dict()}
-
-    def checkpoint(step: int) -> None:
-        run.save(step, {"agent": agent.state_dict()})
-
-    def record(step: int, reports: list[Report]) -> None:
-        nonlocal stats
-        for report in reports:
-            stats = report.stats or stats
-        episode_returns = np.concatenate([r.episode_returns for r in reports] or [np.zeros(0)])
-        episode_lengths = np.concatenate([r.episode_lengths for r in reports] or [np.zeros(0, np.int64)])
-        lr = annealed_lr(cfg.agent, step, cfg.train.total_steps)
-        run.record(step, episode_returns, episode_lengths,
-                   lambda stats=stats, lr=lr: {**stats, "charts/learning_rate": lr})
-
-    try:
-        pool.start()
-        run.progress.message(f"a3c: {cfg.agent.num_workers} worker processes started (pids "
-                             f"{', '.join(map(str, pool.pids))})")
-        started = False
-        poll_interval = POLL_INTERVAL_S if cfg.train.eval_every > 0 else IDLE_POLL_INTERVAL_S
-        while True:
-            reports = pool.poll(timeout=poll_interval)
-            global_step = setup.global_step()
-            started = started or bool(reports)  # the SPS clock starts with the first report, after start-up
-            if started:
-                record(global_step, reports)
-            if run.eval_due(global_step):
-                evaluator.model.load_state_dict(agent.model.state_dict())
-                run.evaluate(greedy, global_step, snapshot)
-                if run.reached_stop_return():
-                    solved_at = global_step
-                    break
-            if pool.all_done or global_step >= cfg.train.total_steps:
-                break
-            if run.checkpoint_due(global_step):
-                if run.stop_signal is not None:
-                    pool.stop()
-                checkpoint(global_step)
-        # The workers' last reports: a run shorter than one report interval has all its episodes in them.
-        last_reports = pool.stop()
-    except TrainingFailed as failure:
-        pool.stop()
-        checkpoint(setup.global_step())
-        raise TrainingFailed(f"{failure}\nCheckpoint saved in {run.checkpoint_dir}; continue with "
-                             f"`rlp train --resume {run.run_dir}`.") from None
-    finally:
-        pool.stop()
-    if solved_at is not None:  # keep the parameters that reached train.stop_return
-        agent.model.load_state_dict(evaluator.model.state_dict())
-        global_step = solved_at
-    else:
-        global_step = setup.global_step()
-        evaluator.model.load_state_dict(agent.model.state_dict())
-    record(global_step, last_reports)
-    metrics = run.finish(global_step, greedy, snapshot)
-    checkpoint(global_step)
-    return metrics
+    return fit(run, HogwildLoop(run))

@@ -6,7 +6,7 @@ Ray object store, collects one rollout, computes the gradients and returns them 
 episodes and losses). The driver applies each actor's gradients as they arrive, puts the new weights
 into the object store and sends that actor its next call, so every actor always has one call in
 flight and none waits for another (asynchronous, like A3C: a gradient may be a few updates stale).
-The driver logs, evaluates and checkpoints as `hogwild.train_async` does.
+The core trainer (:func:`rl_platform.trainer.fit`) logs, evaluates and checkpoints, as for every agent.
 
 An actor that dies (its process killed, its node lost) is noticed when its call fails and is
 replaced by a new actor with a fresh seed, up to `agent.max_restarts` times in all; after that, or
@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl_platform.agents.a3c.a3c import A3CAgent, RolloutCollector, build_model, make_agent
+from rl_platform.agents.a3c.a3c import A3CAgent, build_model, make_agent
 from rl_platform.agents.a3c.hogwild import THREAD_VARIABLES, use_one_core
 from rl_platform.config import ExperimentConfig
 from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import ConfigError, TrainingFailed
 from rl_platform.logger import Progress
 from rl_platform.nn import ActorCritic
+from rl_platform.nn.pretrained import initialize
+from rl_platform.rollout import RolloutCollector
 from rl_platform.run import Run, seed_for
+from rl_platform.trainer import Advance, TrainLoop, fit
 
 POLL_TIMEOUT_S = 0.5  # longest wait for a result before the loop looks at signals again
 
@@ -59,7 +62,7 @@ def set_weights(model: ActorCritic, weights: Weights) -> None:
 class Result:
     """One actor call: the gradients of one rollout and what the driver logs."""
 
-    gradients: Weights
+    gradients: list[np.ndarray | None]  # None for frozen parameters
     stats: dict[str, float]
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
@@ -76,6 +79,7 @@ class RolloutWorker:
         torch.manual_seed(seed_for(cfg.seed, 4, start_step, index, incarnation))
         self.envs = make_vector_env(cfg.env)
         model = build_model(cfg.agent, cfg.model, self.envs.single_observation_space, self.envs.single_action_space)
+        initialize(model, None, (), cfg.model.freeze)  # no gradients for frozen parameters
         self.agent = A3CAgent(cfg.agent, model)
         self.collector = RolloutCollector(self.envs, cfg.agent.n_steps,
                                           seed_for(cfg.seed, 0, start_step, index, incarnation))
@@ -84,7 +88,7 @@ class RolloutWorker:
         set_weights(self.agent.model, weights)
         rollout = self.collector.collect(self.agent)
         stats = self.agent.compute_gradients(rollout)
-        gradients = [g.numpy() for g in self.agent.gradients()]
+        gradients = [None if g is None else g.numpy() for g in self.agent.gradients()]
         return Result(gradients, stats, rollout.episode_returns, rollout.episode_lengths, int(rollout.rewards.size))
 
 
@@ -175,68 +179,64 @@ def init_ray(ray: Any, cfg: ExperimentConfig) -> bool:
     return True
 
 
-def train_ray(run: Run) -> dict:
-    """A3C: `agent.num_workers` Ray actors compute gradients; the driver applies them and sends back weights."""
-    cfg = run.cfg
-    ray = import_ray()
-    probe = run.make_envs(1)
-    try:
-        agent = make_agent(cfg, probe, run.device)
-    finally:
-        probe.close()
-    if run.resumed is not None:
-        agent.load_state_dict(run.resumed["agent"])
-    started_ray = init_ray(ray, cfg)
-    pool = ActorPool(ray, cfg, run.start_step, run.progress)
-    global_step = run.start_step
-    total = cfg.train.total_steps
-    stats: dict[str, float] = {}
+class RayLoop(TrainLoop):
+    """A3C with Ray actors: `advance` applies the next actor's gradients and sends it the new weights."""
 
-    def greedy(obs: np.ndarray) -> np.ndarray:
-        return agent.act(obs, explore=False)
+    def __init__(self, run: Run) -> None:
+        self.cfg, self.run = run.cfg, run
+        self.ray = import_ray()
+        probe = run.make_envs(1)
+        try:
+            self.policy = self.agent = make_agent(run.cfg, probe, run.device)
+        finally:
+            probe.close()
+        run.init_model(self.agent.model)
+        self.started_ray = False
+        self.pool: ActorPool | None = None
+        self.stats: dict[str, float] = {}
 
-    def snapshot() -> dict:
-        return {"agent": agent.state_dict()}
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
 
-    def checkpoint(step: int) -> None:
-        run.save(step, snapshot())
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "model": self.agent.model.state_dict()}
 
-    try:
+    def start(self) -> None:
+        ray, cfg = self.ray, self.cfg
+        self.started_ray = init_ray(ray, cfg)
+        self.pool = ActorPool(ray, cfg, self.run.start_step, self.run.progress)
         cpus = ray.cluster_resources().get("CPU", 0)
         if cpus < cfg.agent.num_workers:
-            run.progress.message(f"a3c: the Ray cluster has {cpus:g} CPUs for {cfg.agent.num_workers} actors of "
-                                 "1 CPU each; the rest wait for a free CPU")
-        pool.start(ray.put(get_weights(agent.model)))
-        run.progress.message(f"a3c: {cfg.agent.num_workers} Ray actors started")
-        while global_step < total:
-            if run.checkpoint_due(global_step):
-                if run.stop_signal is not None:
-                    pool.stop()
-                checkpoint(global_step)
-            done = pool.next_result(timeout=POLL_TIMEOUT_S)
-            if done is None or run.stop_signal is not None:
-                continue
-            index, result = done
-            agent.set_lr_for(global_step, total)
-            agent.apply_gradients([torch.tensor(g) for g in result.gradients])
-            pool.dispatch(index, ray.put(get_weights(agent.model)))
-            global_step += result.num_steps
-            stats = result.stats or stats
-            run.record(global_step, result.episode_returns, result.episode_lengths,
-                       lambda stats=stats, lr=agent.lr: {**stats, "charts/learning_rate": lr})
-            if run.eval_due(global_step):
-                run.evaluate(greedy, global_step, snapshot)
-                if run.reached_stop_return():
-                    break
-    except TrainingFailed as failure:
-        pool.stop()
-        checkpoint(global_step)
-        raise TrainingFailed(f"{failure}\nCheckpoint saved in {run.checkpoint_dir}; continue with "
-                             f"`rlp train --resume {run.run_dir}`.") from None
-    finally:
-        pool.stop()
-        if started_ray:
-            ray.shutdown()
-    metrics = run.finish(global_step, greedy, snapshot)
-    checkpoint(global_step)
-    return metrics
+            self.run.progress.message(f"a3c: the Ray cluster has {cpus:g} CPUs for {cfg.agent.num_workers} actors "
+                                      "of 1 CPU each; the rest wait for a free CPU")
+        self.pool.start(ray.put(get_weights(self.agent.model)))
+        self.run.progress.message(f"a3c: {cfg.agent.num_workers} Ray actors started")
+
+    def advance(self, step: int, max_steps: int) -> Advance | None:
+        done = self.pool.next_result(timeout=POLL_TIMEOUT_S)
+        if done is None:
+            return None
+        index, result = done
+        self.agent.set_lr_for(step, self.cfg.train.total_steps)
+        self.agent.apply_gradients([None if g is None else torch.tensor(g) for g in result.gradients])
+        if self.run.stop_signal is None:  # stopping: no new calls
+            self.pool.dispatch(index, self.ray.put(get_weights(self.agent.model)))
+        self.stats = result.stats or self.stats
+        return Advance(step + result.num_steps, result.episode_returns, result.episode_lengths,
+                       {**self.stats, "charts/learning_rate": self.agent.lr})
+
+    def interrupt(self) -> None:
+        self.pool.stop()
+
+    def stop(self, solved_step: int | None) -> None:
+        self.pool.stop()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+def train_ray(run: Run) -> dict:
+    return fit(run, RayLoop(run))

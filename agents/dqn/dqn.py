@@ -1,6 +1,7 @@
 """DQN (Mnih et al., 2015) with double-Q, dueling, n-step and prioritized replay, on vector envs.
 
-Read top to bottom: config, agent (act / update), then the training loop. Bootstrapping follows
+Read top to bottom: config, agent (act / update), then the training loop (the data source and update that
+the core trainer, :func:`rl_platform.trainer.fit`, drives). Bootstrapping follows
 Gymnasium's split: a terminated transition has no future value; a truncated one bootstraps from
 the true final observation, which the replay buffer stores.
 """
@@ -20,8 +21,11 @@ from rl_platform.checkpoint import restore_rng_state, rng_state
 from rl_platform.config import ExperimentConfig, option
 from rl_platform.errors import EnvError
 from rl_platform.nn import build_q_network, clip_grad_norm
+from rl_platform.policy import StatelessPolicy, load_optimizer_states, optimizer_states
 from rl_platform.rollout import VectorStepper
 from rl_platform.run import Run, seed_for
+from rl_platform.schedules import linear_schedule
+from rl_platform.trainer import Advance, TrainLoop, fit
 
 
 @dataclass
@@ -51,12 +55,8 @@ class DQNConfig:
     max_grad_norm: float = option(10.0, "gradient-norm clip (0: no clipping)", ge=0)
 
 
-def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
-    return end + (start - end) * max(0.0, 1.0 - t / duration)
-
-
-class DQNAgent:
-    """Online and target Q-networks with an epsilon-greedy policy."""
+class DQNAgent(StatelessPolicy):
+    """Online and target Q-networks with an epsilon-greedy policy; the learner of its one optimizer."""
 
     def __init__(self, cfg: DQNConfig, observation_space: gym.Space, action_space: gym.Space,
                  model_cfg, device: torch.device, seed: int) -> None:
@@ -67,7 +67,7 @@ class DQNAgent:
         self.num_actions = int(action_space.n)
         self.q_network = build_q_network(observation_space, action_space, model_cfg, cfg.dueling).to(device)
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr, fused=True)
+        self.optimizers = {"q_network": torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr, fused=True)}
         self.rng = np.random.default_rng(seed)
         self.epsilon = cfg.exploration_initial_eps
         self.num_updates = 0
@@ -76,12 +76,16 @@ class DQNAgent:
         with torch.no_grad():
             return self.q_network(torch.as_tensor(obs, device=self.device))
 
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def act(self, obs: np.ndarray, state: None = None, explore: bool = False) -> tuple[np.ndarray, None]:
         greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
         if not explore:
-            return greedy
+            return greedy, None
         random_actions = self.rng.integers(0, self.num_actions, size=greedy.shape[0])
-        return np.where(self.rng.random(greedy.shape[0]) < self.epsilon, random_actions, greedy)
+        return np.where(self.rng.random(greedy.shape[0]) < self.epsilon, random_actions, greedy), None
+
+    def sync_target(self) -> None:
+        """Target network := online network (after the online one was loaded from elsewhere)."""
+        self.target_network.load_state_dict(self.q_network.state_dict())
 
     def td_target(self, batch: Batch) -> torch.Tensor:
         """returns + discount * Q_target(s', a*), a* = argmax of the online net if double DQN."""
@@ -109,11 +113,12 @@ class DQNAgent:
         else:
             elementwise = td_errors.pow(2)
         loss = (torch.as_tensor(batch.weights, device=self.device) * elementwise).mean()
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer = self.optimizers["q_network"]
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
             clip_grad_norm(self.gradients(), self.cfg.max_grad_norm)
-        self.optimizer.step()
+        optimizer.step()
         self.num_updates += 1
         if self.num_updates % self.cfg.target_update_interval == 0:
             self.update_target()
@@ -130,14 +135,14 @@ class DQNAgent:
 
     def state_dict(self) -> dict:
         return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates,
+                "optimizers": optimizer_states(self.optimizers), "num_updates": self.num_updates,
                 "rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
         self.q_network.load_state_dict(state["q_network"])
         self.target_network.load_state_dict(state["target_network"])
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
+        if "num_updates" in state:
+            load_optimizer_states(self.optimizers, state)
             self.num_updates = int(state["num_updates"])
             restore_rng_state(self.rng, state["rng"])
 
@@ -148,60 +153,61 @@ def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.
                     device, seed_for(cfg.seed, 2))
 
 
+class DQNLoop(TrainLoop):
+    """Epsilon-greedy steps on a vector env into replay; gradient steps every `train_freq` vector steps."""
+
+    def __init__(self, run: Run) -> None:
+        cfg, self.agent_cfg = run.cfg, run.cfg.agent
+        self.total = cfg.train.total_steps
+        self.envs = run.make_envs()
+        self.policy = self.agent = make_agent(cfg, self.envs, run.device)
+        run.init_model(self.agent.q_network)
+        self.agent.sync_target()
+        space = self.envs.single_observation_space
+        buffer_cls = PrioritizedReplayBuffer if self.agent_cfg.prioritized else ReplayBuffer
+        extra = {"alpha": self.agent_cfg.priority_alpha} if self.agent_cfg.prioritized else {}
+        self.buffer = buffer_cls(self.agent_cfg.buffer_size, self.envs.num_envs, space.shape, space.dtype,
+                                 n_step=self.agent_cfg.n_step, gamma=self.agent_cfg.gamma, **extra)
+        self.stepper = VectorStepper(self.envs, seed=run.env_seed)
+        self.stats: dict[str, float] = {}
+        self.iteration = 0
+
+    def advance(self, step: int, max_steps: int) -> Advance:
+        agent, agent_cfg, buffer, num_envs = self.agent, self.agent_cfg, self.buffer, self.envs.num_envs
+        agent.epsilon = linear_schedule(agent_cfg.exploration_initial_eps, agent_cfg.exploration_final_eps,
+                                        agent_cfg.exploration_fraction * self.total, step)
+        actions, _ = agent.act(self.stepper.obs, explore=True)
+        transitions = self.stepper.step(actions)
+        buffer.add(transitions.obs, transitions.actions, transitions.rewards, transitions.next_obs,
+                   transitions.terminations, transitions.truncations, transitions.valid)
+        step += num_envs
+        self.iteration += 1
+        # Counted from what the buffer holds, so a run resumed without its buffer refills it first.
+        learning = buffer.filled_rows * num_envs > min(agent_cfg.learning_starts, buffer.rows * num_envs - 1)
+        if learning and self.iteration % agent_cfg.train_freq == 0:
+            if isinstance(buffer, PrioritizedReplayBuffer):
+                buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, self.total, step)
+            for batch in buffer.sample_batches(agent_cfg.batch_size, agent_cfg.gradient_steps, agent.rng):
+                self.stats = agent.update(batch)
+                buffer.update_priorities(batch.indices, agent.last_td_errors)
+        return Advance(step, transitions.episode_returns, transitions.episode_lengths,
+                       lambda stats=self.stats: {**stats, "charts/epsilon": agent.epsilon})
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "model": self.agent.q_network.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+
+    def buffer_state(self) -> dict:
+        return self.buffer.state_dict()
+
+    def load_buffer_state(self, state: dict) -> None:
+        self.buffer.load_state_dict(state)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
 def train(run: Run) -> dict:
-    cfg, agent_cfg = run.cfg, run.cfg.agent
-    envs = run.make_envs()
-    agent = make_agent(cfg, envs, run.device)
-    space = envs.single_observation_space
-    buffer_cls = PrioritizedReplayBuffer if agent_cfg.prioritized else ReplayBuffer
-    extra = {"alpha": agent_cfg.priority_alpha} if agent_cfg.prioritized else {}
-    buffer = buffer_cls(agent_cfg.buffer_size, envs.num_envs, space.shape, space.dtype,
-                        n_step=agent_cfg.n_step, gamma=agent_cfg.gamma, **extra)
-    global_step = run.start_step
-    if run.resumed is not None:
-        agent.load_state_dict(run.resumed["agent"])
-        buffer_state = run.resumed_buffer()
-        if buffer_state is not None:
-            buffer.load_state_dict(buffer_state)
-    stepper = VectorStepper(envs, seed=run.env_seed)
-    total = cfg.train.total_steps
-    stats: dict[str, float] = {}
-    iteration = 0
-
-    def greedy(obs: np.ndarray) -> np.ndarray:
-        return agent.act(obs, explore=False)
-
-    def snapshot() -> dict:
-        return {"agent": agent.state_dict()}
-
-    try:
-        while global_step < total:
-            agent.epsilon = linear_schedule(agent_cfg.exploration_initial_eps, agent_cfg.exploration_final_eps,
-                                            agent_cfg.exploration_fraction * total, global_step)
-            step = stepper.step(agent.act(stepper.obs, explore=True))
-            buffer.add(step.obs, step.actions, step.rewards, step.next_obs, step.terminations,
-                       step.truncations, step.valid)
-            global_step += envs.num_envs
-            iteration += 1
-            # Counted from what the buffer holds, so a run resumed without its buffer refills it first.
-            stored = buffer.filled_rows * envs.num_envs
-            learning = stored > min(agent_cfg.learning_starts, buffer.rows * envs.num_envs - 1)
-            if learning and iteration % agent_cfg.train_freq == 0:
-                if isinstance(buffer, PrioritizedReplayBuffer):
-                    buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, total, global_step)
-                for batch in buffer.sample_batches(agent_cfg.batch_size, agent_cfg.gradient_steps, agent.rng):
-                    stats = agent.update(batch)
-                    buffer.update_priorities(batch.indices, agent.last_td_errors)
-            run.record(global_step, step.episode_returns, step.episode_lengths,
-                       lambda stats=stats: {**stats, "charts/epsilon": agent.epsilon})
-            if run.eval_due(global_step):
-                run.evaluate(greedy, global_step, snapshot)
-                if run.reached_stop_return():
-                    break
-            if run.checkpoint_due(global_step):
-                run.save(global_step, snapshot(), buffer.state_dict())
-        metrics = run.finish(global_step, greedy, snapshot)
-        run.save(global_step, snapshot(), buffer.state_dict())
-        return metrics
-    finally:
-        envs.close()
+    return fit(run, DQNLoop(run))

@@ -27,16 +27,10 @@ from __future__ import annotations
 
 import numba
 
-from rl_platform.envs.kernel import next_uniform
+from rl_platform.envs.rng import next_uniform
 
 Q_LEARNING, DOUBLE_Q, SARSA, EXPECTED_SARSA = 0, 1, 2, 3
 RULES = {"q_learning": Q_LEARNING, "double_q": DOUBLE_Q, "sarsa": SARSA, "expected_sarsa": EXPECTED_SARSA}
-
-
-@numba.njit(inline="always")
-def linear_schedule(start, end, duration, t):
-    """`start` at t = 0, moving linearly to `end` at t = duration, then constant."""
-    return end + (start - end) * max(0.0, 1.0 - t / duration)
 
 
 @numba.njit(inline="always")

@@ -21,15 +21,18 @@ import numpy as np
 
 from rl_platform.agents.tabular_q.features import DISCRETE, active_features_batch, feature_spec
 from rl_platform.agents.tabular_q.fused import fused_kernel
-from rl_platform.agents.tabular_q.rules import RULES, SARSA, act_batch, learn_batch, linear_schedule
+from rl_platform.agents.tabular_q.rules import RULES, SARSA, act_batch, learn_batch
 from rl_platform.config import ExperimentConfig, option
-from rl_platform.envs.kernel import seed_streams
-from rl_platform.envs.toy_text.tabular import NO_TIME_LIMIT
+from rl_platform.envs.model import vector_env_model
+from rl_platform.envs.rng import seed_streams
 from rl_platform.envs.vector import NumbaVectorEnv
 from rl_platform.errors import ConfigError, EnvError
-from rl_platform.mdp import TransitionModel, best_stationary_policy, evaluate_policy, model_from_gymnasium
+from rl_platform.mdp import TransitionModel, best_stationary_policy, evaluate_policy
+from rl_platform.policy import StatelessPolicy
 from rl_platform.rollout import Transitions, VectorStepper
 from rl_platform.run import Run, seed_for
+from rl_platform.schedules import linear_schedule
+from rl_platform.trainer import Advance, TrainLoop, fit
 
 MAX_TABLE_ENTRIES = 200_000_000
 FUSED_CHUNK = 2**18  # env steps per kernel call: keeps progress, logging and Ctrl-C responsive
@@ -60,7 +63,7 @@ class TabularQConfig:
     fused: bool = option(True, "on Numba vector envs, run act -> step -> learn in one compiled kernel")
 
 
-class TabularQAgent:
+class TabularQAgent(StatelessPolicy):
     """Q-tables (or tile-coded weights) with epsilon-greedy behaviour; `num_envs` random streams."""
 
     def __init__(self, cfg: TabularQConfig, observation_space: gym.Space, action_space: gym.Space,
@@ -95,7 +98,11 @@ class TabularQAgent:
         active_features_batch(obs.reshape(obs.shape[0], -1), self.spec, out)
         return out
 
-    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+    def act(self, obs: np.ndarray, state: None = None, explore: bool = False) -> tuple[np.ndarray, None]:
+        """(actions, None): the Policy protocol's form of :meth:`choose`."""
+        return self.choose(obs, explore), None
+
+    def choose(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         """Greedy actions (lowest index among ties), or epsilon-greedy ones with random tie-breaking."""
         if explore and len(obs) > len(self.rng):
             raise ValueError(f"this agent explores with {len(self.rng)} random streams, got {len(obs)} observations")
@@ -105,7 +112,7 @@ class TabularQAgent:
 
     def behaviour_actions(self, obs: np.ndarray) -> np.ndarray:
         """The actions to take now: SARSA's already drawn next actions, else fresh epsilon-greedy draws."""
-        return self.pending.copy() if self.pending_ready else self.act(obs, explore=True)
+        return self.pending.copy() if self.pending_ready else self.choose(obs, explore=True)
 
     def update(self, batch: Transitions, obs: np.ndarray | None = None) -> dict[str, float]:
         """Learn from one vector step, env by env. `obs`: the observations after it (the new episodes'
@@ -196,26 +203,30 @@ class FusedLoop:
 
     def __init__(self, envs: NumbaVectorEnv, agent: TabularQAgent, seed: int, total_steps: int) -> None:
         self.envs, self.agent, self.total_steps = envs, agent, total_steps
-        self.kernel = fused_kernel(envs.env_def)
         obs, _ = envs.reset(seed=seed)
+        self.env_state = envs.kernel_state()  # the env's own arrays: the kernel advances the env in place
+        self.kernel = fused_kernel(self.env_state.env_def)
+        num_envs = envs.num_envs
         self.features = agent.features(obs)
-        self.actions = agent.act(obs, explore=True) if agent.rule == SARSA else np.zeros(envs.num_envs, np.int64)
-        self.running_returns = np.zeros(envs.num_envs)
-        self.running_lengths = np.zeros(envs.num_envs, dtype=np.int64)
-        self.obs_row = np.zeros(obs.shape[1:] or (1,), dtype=obs.dtype)
+        self.actions = agent.choose(obs, explore=True) if agent.rule == SARSA else np.zeros(num_envs, np.int64)
+        self.running_returns = np.zeros(num_envs)
+        self.running_lengths = np.zeros(num_envs, dtype=np.int64)
+        # Scratch outputs of the env's step body (discrete observations as one-element rows).
+        self.obs = np.zeros((2, num_envs, *(obs.shape[1:] or (1,))), dtype=obs.dtype)  # (next obs, final obs)
+        self.step_outputs = (np.zeros(num_envs), np.zeros(num_envs, np.bool_), np.zeros(num_envs, np.bool_))
         self.next_features = np.zeros(agent.spec.num_active, dtype=np.int64)
-        capacity = max(FUSED_CHUNK // envs.num_envs, 1) * envs.num_envs
+        capacity = max(FUSED_CHUNK // num_envs, 1) * num_envs
         self.episode_returns = np.zeros(capacity)
         self.episode_lengths = np.zeros(capacity, dtype=np.int64)
 
     def run(self, step: int, env_steps: int) -> Chunk:
-        envs, agent, cfg = self.envs, self.agent, self.agent.cfg
+        envs, agent, cfg, env = self.envs, self.agent, self.agent.cfg, self.env_state
         vector_steps = min(-(-env_steps // envs.num_envs), max(FUSED_CHUNK // envs.num_envs, 1))
         finished, abs_td = self.kernel(
-            envs.states, envs.rng, envs.elapsed, envs.max_episode_steps, envs.params, agent.q, agent.spec,
+            env.states, env.rng, env.elapsed, env.max_episode_steps, env.params, agent.q, agent.spec,
             agent.rule, cfg.gamma, schedule_params(cfg, self.total_steps), step, vector_steps, agent.rng,
-            self.actions, self.features, self.obs_row, self.next_features, self.running_returns, self.running_lengths,
-            self.episode_returns, self.episode_lengths)
+            self.actions, self.features, self.obs[0], self.obs[1], *self.step_outputs, self.next_features,
+            self.running_returns, self.running_lengths, self.episode_returns, self.episode_lengths)
         done_steps = vector_steps * envs.num_envs
         agent.set_schedules(step + done_steps, self.total_steps)
         return Chunk(done_steps, self.episode_returns[:finished].copy(), self.episode_lengths[:finished].copy(),
@@ -239,16 +250,9 @@ class FusedLoop:
 
 
 def env_model(envs: gym.vector.VectorEnv) -> tuple[TransitionModel | None, int | None]:
-    """(exact model, time limit) of a vector env's envs; (None, None) if it has no model."""
-    env_def = getattr(envs, "env_def", None)
-    if env_def is not None:
-        limit = envs.max_episode_steps
-        return env_def.transition_model, None if limit >= NO_TIME_LIMIT else int(limit)
-    sub_envs = getattr(envs, "envs", None)
-    if not sub_envs:
-        return None, None
-    spec = getattr(sub_envs[0], "spec", None)
-    return model_from_gymnasium(sub_envs[0]), getattr(spec, "max_episode_steps", None)
+    """(exact model, time limit) of a vector env's envs; (None, None) if it has no model
+    (:func:`rl_platform.envs.model.vector_env_model`)."""
+    return vector_env_model(envs)
 
 
 class ExactReference:
@@ -283,53 +287,52 @@ def report(cfg: ExperimentConfig, agent: TabularQAgent, envs: gym.vector.VectorE
     return ExactReference(envs, agent).report(agent)
 
 
+class TabularLoop(TrainLoop):
+    """The fused loop on a Numba vector env, else the Python loop; the exact reference where the env has one."""
+
+    def __init__(self, run: Run) -> None:
+        self.total = run.cfg.train.total_steps
+        self.envs = run.make_envs()
+        self.policy = self.agent = make_agent(run.cfg, self.envs)
+        fused = run.cfg.agent.fused and isinstance(self.envs, NumbaVectorEnv)
+        self.loop = (FusedLoop if fused else PythonLoop)(self.envs, self.agent, run.env_seed, self.total)
+        self.reference = ExactReference(self.envs, self.agent)
+        self.agent.set_schedules(run.start_step, self.total)
+        self.abs_td, self.td_count = 0.0, 0
+
+    def advance(self, step: int, max_steps: int) -> Advance:
+        chunk = self.loop.run(step, max_steps)
+        self.abs_td, self.td_count = self.abs_td + chunk.abs_td_sum, self.td_count + chunk.env_steps
+        return Advance(step + chunk.env_steps, chunk.episode_returns, chunk.episode_lengths, self.stats)
+
+    def stats(self) -> dict[str, float]:
+        """Mean |TD error| since the last log write, and the schedules."""
+        out = {"td_error": self.abs_td / max(self.td_count, 1), "charts/epsilon": self.agent.epsilon,
+               "charts/learning_rate": self.agent.lr}
+        self.abs_td, self.td_count = 0.0, 0
+        return out
+
+    def eval_scalars(self) -> dict[str, float]:
+        return {f"eval/{k}": v for k, v in self.reference.report(self.agent).items()
+                if k in ("exact_return", "gap_to_optimal")}
+
+    def final_metrics(self) -> dict[str, Any]:
+        return self.reference.report(self.agent)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict(), "loop": self.loop.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.loop.load_state_dict(state.get("loop", {}))
+        self.agent.set_schedules(int(state["global_step"]), self.total)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
 def train(run: Run) -> dict:
-    cfg = run.cfg
-    total = cfg.train.total_steps
-    envs = run.make_envs()
-    try:
-        agent = make_agent(cfg, envs)
-        fused = cfg.agent.fused and isinstance(envs, NumbaVectorEnv)
-        loop = (FusedLoop if fused else PythonLoop)(envs, agent, run.env_seed, total)
-        reference = ExactReference(envs, agent)
-        global_step = run.start_step
-        if run.resumed is not None:
-            agent.load_state_dict(run.resumed["agent"])
-            loop.load_state_dict(run.resumed.get("loop", {}))
-        agent.set_schedules(global_step, total)
-        abs_td, td_count = 0.0, 0
-
-        def stats() -> dict[str, float]:
-            nonlocal abs_td, td_count
-            out = {"td_error": abs_td / max(td_count, 1), "charts/epsilon": agent.epsilon,
-                   "charts/learning_rate": agent.lr}
-            abs_td, td_count = 0.0, 0
-            return out
-
-        def state() -> dict[str, Any]:
-            return {"agent": agent.state_dict(), "loop": loop.state_dict()}
-
-        def greedy(obs: np.ndarray) -> np.ndarray:
-            return agent.act(obs, explore=False)
-
-        def snapshot() -> dict[str, Any]:
-            return {"agent": agent.state_dict()}
-
-        while global_step < total:
-            chunk = loop.run(global_step, min(run.steps_until_due(global_step), total - global_step))
-            global_step += chunk.env_steps
-            abs_td, td_count = abs_td + chunk.abs_td_sum, td_count + chunk.env_steps
-            run.record(global_step, chunk.episode_returns, chunk.episode_lengths, stats)
-            if run.eval_due(global_step):
-                run.evaluate(greedy, global_step, snapshot)
-                run.log_scalars(global_step, {f"eval/{k}": v for k, v in reference.report(agent).items()
-                                              if k in ("exact_return", "gap_to_optimal")})
-                if run.reached_stop_return():
-                    break
-            if run.checkpoint_due(global_step):
-                run.save(global_step, state())
-        metrics = run.finish(global_step, greedy, snapshot, reference.report(agent))
-        run.save(global_step, state())
-        return metrics
-    finally:
-        envs.close()
+    return fit(run, TabularLoop(run))

@@ -22,7 +22,8 @@ import gymnasium as gym
 import numba
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip
+from rl_platform.envs.rng import next_uniform
 
 DT, LENGTH_1, MASS_1, MASS_2, COM_1, COM_2, MOI, MAX_VEL_1, MAX_VEL_2, GRAVITY = range(10)
 
@@ -89,5 +90,5 @@ ACROBOT = NumbaEnvDef(
     observation_space=gym.spaces.Box(-_high, _high, dtype=np.float32),
     action_space=gym.spaces.Discrete(3),
     max_episode_steps=500, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-    params=PARAMS, reward_range=(-1.0, 0.0),
+    params=PARAMS,
 )

@@ -21,7 +21,8 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef
+from rl_platform.envs.rng import next_uniform
 
 GRAVITY, MASS_CART, MASS_POLE, HALF_LENGTH, FORCE_MAG, TAU = 0, 1, 2, 3, 4, 5
 THETA_LIMIT, X_LIMIT = 6, 7
@@ -67,7 +68,7 @@ CARTPOLE = NumbaEnvDef(
     observation_space=gym.spaces.Box(-_high, _high, dtype=np.float32),
     action_space=gym.spaces.Discrete(2),
     max_episode_steps=500, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-    params=PARAMS, reward_range=(0.0, 1.0),
+    params=PARAMS,
 )
 
 
@@ -81,5 +82,5 @@ CARTPOLE_NO_VEL = NumbaEnvDef(
     observation_space=gym.spaces.Box(-_high[[0, 2]], _high[[0, 2]], dtype=np.float32),
     action_space=gym.spaces.Discrete(2),
     max_episode_steps=500, reset_one=reset_one, step_one=step_one, observe_one=observe_positions_one,
-    params=PARAMS, reward_range=(0.0, 1.0),
+    params=PARAMS,
 )

@@ -21,7 +21,8 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip
+from rl_platform.envs.rng import next_uniform
 
 MIN_POSITION, MAX_POSITION, MAX_SPEED, GOAL_POSITION, GOAL_VELOCITY, POWER = range(6)
 
@@ -59,7 +60,7 @@ def continuous_mountain_car(goal_velocity: float = 0.0) -> NumbaEnvDef:
                                          np.array([0.6, 0.07], dtype=np.float32), dtype=np.float32),
         action_space=gym.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32),
         max_episode_steps=999, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-        params=params, reward_range=(-0.1, 100.0),
+        params=params,
     )
 
 

@@ -19,7 +19,8 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef, clip
+from rl_platform.envs.rng import next_uniform
 
 GRAVITY, MASS, LENGTH, DT, MAX_SPEED, MAX_TORQUE = range(6)
 
@@ -56,7 +57,7 @@ def pendulum(g: float = 10.0) -> NumbaEnvDef:
         observation_space=gym.spaces.Box(-high, high, dtype=np.float32),
         action_space=gym.spaces.Box(-2.0, 2.0, shape=(1,), dtype=np.float32),
         max_episode_steps=200, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-        params=np.array([g, 1.0, 1.0, 0.05, 8.0, 2.0]), reward_range=(-16.2736044, 0.0),
+        params=np.array([g, 1.0, 1.0, 0.05, 8.0, 2.0]),
     )
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numba
 
-from rl_platform.envs.kernel import next_uniform
 from rl_platform.envs.minatar.common import (
     COMMON_STATE,
     DIFFICULTY_RAMPING,
@@ -44,6 +43,7 @@ from rl_platform.envs.minatar.common import (
     random_int,
     sticky_action,
 )
+from rl_platform.envs.rng import next_uniform
 
 INIT_SPAWN_SPEED, INIT_MOVE_SPEED, RAMP_INTERVAL = 10, 5, 100  # the reference's constants
 NUM_SLOTS = 8  # entity slot k lives on row k + 1
@@ -182,5 +182,4 @@ def observe_one(state, params, obs):
 ASTERIX = MinAtarGame(
     name="Asterix", channels=("player", "enemy", "trail", "gold"), minimal_actions="nlurd",
     state_size=STATE_SIZE, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-    reward_range=(0.0, 1.0),  # one row per entity: at most one gold touched per step
 )

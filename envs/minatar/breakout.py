@@ -136,5 +136,4 @@ def observe_one(state, params, obs):
 BREAKOUT = MinAtarGame(
     name="Breakout", channels=("paddle", "ball", "trail", "brick"), minimal_actions="nlr",
     state_size=STATE_SIZE, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-    reward_range=(0.0, 1.0),
 )

@@ -8,7 +8,7 @@ it to NOOP, where `minatar.Environment.reset` keeps it from the previous episode
 its seed and actions only (the two differ at most on an episode's first step, when the action sticks).
 
 Random draws. Each random call of the reference (`numpy.random.RandomState`) is one or more uniforms of
-the env's own stream (:func:`~rl_platform.envs.kernel.next_uniform`), in the reference's order:
+the env's own stream (:func:`~rl_platform.envs.rng.next_uniform`), in the reference's order:
 `rand() < p` is `u < p`; `rand(n)` is n uniforms; `randint(low, high)` is `low + floor(u * (high - low))`
 (one uniform per value, so `randint(low, high, n)` is n uniforms). A parity test can therefore drive the
 reference with a fake `random` that replays our uniforms (tests/parity/minatar_replay.py).
@@ -25,7 +25,8 @@ import gymnasium as gym
 import numba
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, clip, next_uniform  # noqa: F401  (clip: for the games)
+from rl_platform.envs.kernel import NumbaEnvDef, clip  # noqa: F401  (clip: for the games)
+from rl_platform.envs.rng import next_uniform
 
 # MinAtar's six actions, in the order of the reference's `action_map` ['n', 'l', 'u', 'r', 'd', 'f'].
 NOOP, LEFT, UP, RIGHT, DOWN, FIRE = range(6)
@@ -97,7 +98,6 @@ class MinAtarGame:
     step_one: Callable
     observe_one: Callable
     game_params: tuple[float, ...] = ()  # params[COMMON_PARAMS:]
-    reward_range: tuple[float, float] = (-math.inf, math.inf)
 
 
 def action_set(game: MinAtarGame, use_minimal_action_set: bool) -> list[int]:
@@ -133,7 +133,7 @@ def make_env_def(game: MinAtarGame, use_minimal_action_set: bool = True,
         action_space=gym.spaces.Discrete(len(actions)),
         max_episode_steps=SAFETY_MAX_EPISODE_STEPS,
         reset_one=game.reset_one, step_one=game.step_one, observe_one=game.observe_one,
-        params=params, reward_range=game.reward_range,
+        params=params,
     )
 
 

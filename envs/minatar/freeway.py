@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numba
 
-from rl_platform.envs.kernel import next_uniform
 from rl_platform.envs.minatar.common import (
     COMMON_STATE,
     DOWN,
@@ -41,6 +40,7 @@ from rl_platform.envs.minatar.common import (
     random_int,
     sticky_action,
 )
+from rl_platform.envs.rng import next_uniform
 
 NUM_CARS = 8
 CHICKEN_Y, MOVE_TIMER, TERMINATE_TIMER, TERMINAL = range(COMMON_STATE, COMMON_STATE + 4)
@@ -145,5 +145,5 @@ def observe_one(state, params, obs):
 FREEWAY = MinAtarGame(
     name="Freeway", channels=("chicken", "car", "speed1", "speed2", "speed3", "speed4", "speed5"),
     minimal_actions="nud", state_size=STATE_SIZE, reset_one=reset_one, step_one=step_one,
-    observe_one=observe_one, reward_range=(0.0, 1.0),
+    observe_one=observe_one,
 )

@@ -217,5 +217,4 @@ def observe_one(state, params, obs):
 SPACE_INVADERS = MinAtarGame(
     name="SpaceInvaders", channels=("cannon", "alien", "alien_left", "alien_right", "friendly_bullet", "enemy_bullet"),
     minimal_actions="nlrf", state_size=STATE_SIZE, reset_one=reset_one, step_one=step_one, observe_one=observe_one,
-    reward_range=(0.0, 2.0),  # a shot every 5 steps, 1 row per step: at most two bullets in flight
 )

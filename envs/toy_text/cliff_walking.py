@@ -66,7 +66,7 @@ def _env_def(name: str, is_slippery: bool) -> NumbaEnvDef:
         observation_space=gym.spaces.Discrete(NROW * NCOL), action_space=gym.spaces.Discrete(4),
         max_episode_steps=tabular.NO_TIME_LIMIT, reset_one=tabular.reset_one, step_one=tabular.step_one,
         observe_one=tabular.observe_one, params=tabular.pack_params(model),
-        reward_range=(-100.0, -1.0), transition_model=model,
+        transition_model=model,
     )
 
 

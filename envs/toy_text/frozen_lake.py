@@ -97,7 +97,7 @@ def _env_def(name: str, max_episode_steps: int, desc, map_name, is_slippery, suc
         observation_space=gym.spaces.Discrete(model.num_states), action_space=gym.spaces.Discrete(4),
         max_episode_steps=max_episode_steps, reset_one=tabular.reset_one, step_one=tabular.step_one,
         observe_one=tabular.observe_one, params=tabular.pack_params(model),
-        reward_range=(min(reward_schedule), max(reward_schedule)), transition_model=model,
+        transition_model=model,
     )
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from rl_platform.envs.kernel import next_uniform
+from rl_platform.envs.rng import next_uniform
 from rl_platform.mdp import TransitionModel
 
 NUM_STATES, NUM_ACTIONS, MAX_OUTCOMES, NUM_INITIAL, INITIAL, TABLE, EXTRA = 0, 1, 2, 3, 4, 5, 6

@@ -39,7 +39,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.envs.kernel import NumbaEnvDef, next_uniform
+from rl_platform.envs.kernel import NumbaEnvDef
+from rl_platform.envs.rng import next_uniform
 from rl_platform.envs.toy_text import tabular
 from rl_platform.envs.toy_text.tabular import sample_initial, sample_outcome  # by name: the CUDA build swaps them
 from rl_platform.mdp import TransitionModel, model_from_outcomes
@@ -178,7 +179,7 @@ def taxi_v4(is_rainy: bool = False, fickle_passenger: bool = False, rainy_probab
         name="Taxi-v4", state_size=2,
         observation_space=gym.spaces.Discrete(500), action_space=gym.spaces.Discrete(6),
         max_episode_steps=200, reset_one=reset_one, step_one=step_one, observe_one=tabular.observe_one,
-        params=params, reward_range=(-10.0, 20.0),
+        params=params,
         # A fickle passenger's hidden flag makes the table alone inexact.
         transition_model=None if fickle_passenger else model,
     )

@@ -1,9 +1,14 @@
-"""Encoders: observation space + model config in, an `nn.Module` with `out_dim` features out.
+"""Encoders: observation space + the encoder's options in, an `nn.Module` with `out_dim` features out.
 
-`mlp` lives here with the helpers every encoder shares; `cnn` and `transformer` have their own modules.
+Each encoder is a component (:class:`rl_platform.registry.ComponentSpec`): its options dataclass next to its
+build function, registered in ENCODERS when its module is imported (through the `rl_platform.encoders`
+entry points). `mlp` lives here with the helpers every encoder shares; `cnn` and `transformer` have their own
+modules.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -12,9 +17,11 @@ from torch import nn
 
 from rl_platform.config import ModelConfig
 from rl_platform.errors import ConfigError
-from rl_platform.registry import ENCODERS
+from rl_platform.options import option
+from rl_platform.registry import ENCODERS, ComponentSpec
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 
 
 def input_scale(space: gym.spaces.Box) -> float:
@@ -35,10 +42,22 @@ def image_shape(space: gym.Space, encoder: str) -> tuple[int, int, int]:
     return int(np.prod(leading)), int(height), int(width)
 
 
-class MLPEncoder(nn.Module):
-    """Flattens a Box observation (one-hot encodes a Discrete one) and applies `model.hidden_sizes` layers."""
+@dataclass
+class MLPConfig:
+    """Options of the `mlp` encoder."""
 
-    def __init__(self, observation_space: gym.Space, cfg: ModelConfig) -> None:
+    hidden_sizes: list[int] = option([64, 64], "widths of the hidden layers ([]: the flattened observation)")
+    activation: str = option("relu", "activation after each hidden layer", choices=ACTIVATION_NAMES)
+
+    def __post_init__(self) -> None:
+        if any(width < 1 for width in self.hidden_sizes):
+            raise ConfigError("hidden_sizes", f"every width must be at least 1, got {self.hidden_sizes}.")
+
+
+class MLPEncoder(nn.Module):
+    """Flattens a Box observation (one-hot encodes a Discrete one) and applies the `hidden_sizes` layers."""
+
+    def __init__(self, observation_space: gym.Space, cfg: MLPConfig) -> None:
         super().__init__()
         self.scale = 1.0
         if isinstance(observation_space, gym.spaces.Discrete):
@@ -66,9 +85,12 @@ class MLPEncoder(nn.Module):
         return self.layers(obs.float().reshape(obs.shape[0], -1))
 
 
-ENCODERS.register("mlp", MLPEncoder)
+ENCODERS.register("mlp", ComponentSpec(
+    name="mlp", config_cls=MLPConfig, build=MLPEncoder,
+    description="flattens the observation (one-hot for Discrete) into fully connected layers"))
 
 
 def build_encoder(observation_space: gym.Space, cfg: ModelConfig) -> nn.Module:
-    """The encoder named by `cfg.encoder`, built for `observation_space`."""
-    return ENCODERS.get(cfg.encoder, "model.encoder")(observation_space, cfg)
+    """The encoder `cfg.encoder` (a registered encoder and its options), built for `observation_space`."""
+    spec = ENCODERS.get(cfg.encoder.name, "model.encoder")
+    return spec.build(observation_space, cfg.encoder.options)

@@ -17,15 +17,16 @@ from rl_platform.registry import ENCODERS
 
 # encoder case -> (the encoder it runs, overrides: an env that suits it and small encoder options)
 CASES = {
-    "mlp": ("mlp", ["env.id=rlp/CartPole-v1", "model.hidden_sizes=[16]"]),
-    "cnn": ("cnn", ["env.id=rlp/MinAtar-Breakout-v1", "model.features_dim=32"]),
+    "mlp": ("mlp", ["env.id=rlp/CartPole-v1", "model.encoder.hidden_sizes=[16]"]),
+    "cnn": ("cnn", ["env.id=rlp/MinAtar-Breakout-v1", "model.encoder.features_dim=32"]),
+    # the old flat keys still work (configs and run directories written before the nested form)
     "cnn-history": ("cnn", ["env.id=rlp/MinAtar-Breakout-v1", "env.history=2", "model.cnn_channels=[8]",
                             "model.cnn_kernels=[3]", "model.cnn_strides=[2]", "model.features_dim=32"]),
-    "transformer": ("transformer", ["env.id=rlp/CartPoleNoVel-v1", "env.history=4", "model.transformer_width=16",
-                                    "model.transformer_heads=2", "model.transformer_ff_width=32"]),
-    "transformer-patches": ("transformer", ["env.id=rlp/MinAtar-Breakout-v1", "model.patch_size=5",
-                                            "model.transformer_causal=false", "model.transformer_width=16",
-                                            "model.transformer_heads=2", "model.transformer_ff_width=32"]),
+    "transformer": ("transformer", ["env.id=rlp/CartPoleNoVel-v1", "env.history=4", "model.encoder.width=16",
+                                    "model.encoder.heads=2", "model.encoder.ff_width=32"]),
+    "transformer-patches": ("transformer", ["env.id=rlp/MinAtar-Breakout-v1", "model.encoder.patch_size=5",
+                                            "model.encoder.causal=false", "model.encoder.width=16",
+                                            "model.encoder.heads=2", "model.encoder.ff_width=32"]),
 }
 AGENTS = {
     "dqn": ["agent=dqn", "agent.learning_starts=100", "agent.batch_size=16", "agent.buffer_size=1000"],

@@ -23,7 +23,7 @@ def test_cnn_dqn_learns_minatar_breakout(tmp_path):
     overrides = ["seed=0", "train.total_steps=120000", "agent.exploration_fraction=0.625", "train.eval_every=0",
                  "train.eval_episodes=50", "train.device=cpu"]
     cfg = experiment.load_experiment(CONFIGS / "dqn_minatar_breakout.yaml", overrides)
-    assert cfg.model.encoder == "cnn" and cfg.env.id == "rlp/MinAtar-Breakout-v1"
+    assert cfg.model.encoder.name == "cnn" and cfg.env.id == "rlp/MinAtar-Breakout-v1"
     # The reduced run keeps the full config's epsilon schedule in absolute steps.
     full = experiment.load_experiment(CONFIGS / "dqn_minatar_breakout.yaml")
     decay_steps = cfg.agent.exploration_fraction * cfg.train.total_steps

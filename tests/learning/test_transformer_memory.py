@@ -22,7 +22,7 @@ SINGLE_FRAME_BOUND = 100
 @pytest.mark.parametrize("seed", [0, 1])
 def test_transformer_over_four_frames_balances_cartpole_without_velocities(tmp_path, seed):
     cfg = experiment.load_experiment(CONFIG, [f"seed={seed}"])
-    assert cfg.env.id == "rlp/CartPoleNoVel-v1" and cfg.env.history == 4 and cfg.model.encoder == "transformer"
+    assert cfg.env.id == "rlp/CartPoleNoVel-v1" and cfg.env.history == 4 and cfg.model.encoder.name == "transformer"
     metrics = experiment.train(cfg, tmp_path / "run", quiet=True)
     assert metrics["mean_return"] >= THRESHOLD, metrics
     report = experiment.evaluate_run(tmp_path / "run", episodes=20)

@@ -28,8 +28,8 @@ import numpy as np
 from gymnasium.utils.env_checker import check_env
 
 import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
-from rl_platform.envs.kernel import seed_streams
 from rl_platform.envs.minatar.common import LAST_ACTION, MinAtarGame, action_set
+from rl_platform.envs.rng import seed_streams
 from rl_platform.envs.single import NumbaEnv
 from rl_platform.envs.vector import NumbaVectorEnv
 
@@ -55,7 +55,7 @@ def favouring(action: int, prob: float) -> Policy:
 class ReplayRandom:
     """Stands in for the reference's `numpy.random.RandomState`: draws from a copy of our env's stream.
 
-    Python replica of `next_uint64` / `next_uniform` in envs/kernel.py (SplitMix64, top 53 bits).
+    Python replica of `next_uint64` / `next_uniform` in envs/rng.py (SplitMix64, top 53 bits).
     """
 
     def __init__(self, rng_state: int) -> None:

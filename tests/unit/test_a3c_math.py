@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from rl_platform.agents.a3c.a3c import A3CAgent, A3CConfig, Rollout, RolloutCollector, build_model
+from rl_platform.agents.a3c.a3c import A3CAgent, A3CConfig, build_model
 from rl_platform.config import EnvConfig, ModelConfig
 from rl_platform.env_factory import make_vector_env
 from rl_platform.nn import GaussianHead, build_actor_critic
 from rl_platform.returns import gae_advantages, n_step_returns
+from rl_platform.rollout import Rollout, RolloutCollector
 
 GAMMA = 0.5
 # Two envs, four steps. Env 0 runs through the window. Env 1 terminates at t=1 and is truncated
@@ -59,7 +60,7 @@ def constant_critic_agent(value: float, **cfg) -> A3CAgent:
     """CartPole-shaped actor-critic whose critic outputs `value` for every observation."""
     space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
     torch.manual_seed(0)
-    model = build_actor_critic(space, gym.spaces.Discrete(2), ModelConfig(hidden_sizes=[8]))
+    model = build_actor_critic(space, gym.spaces.Discrete(2), ModelConfig(encoder={"name": "mlp", "hidden_sizes": [8]}))
     torch.nn.init.zeros_(model.value_head.weight)
     torch.nn.init.constant_(model.value_head.bias, value)
     return A3CAgent(A3CConfig(gamma=GAMMA, **cfg), model)

@@ -21,15 +21,18 @@ from rl_platform.config import (
 )
 from rl_platform.errors import ConfigError, UserError
 from rl_platform.experiment import apply_overrides, config_from_dict, load_experiment
-from rl_platform.registry import AGENTS
+from rl_platform.options import to_plain
+from rl_platform.registry import AGENTS, COMPONENTS
 
 SECTION_CLASSES = {"env": EnvConfig, "model": ModelConfig, "train": TrainConfig, "log": LogConfig}
 
 
 def all_config_classes() -> dict[str, type]:
-    """Every option() dataclass: the fixed sections and each registered agent's config."""
+    """Every option() dataclass: the fixed sections, each registered agent's config and each component's."""
     agents = {f"agent[{name}]": AGENTS.get(name).config_cls for name in AGENTS.names()}
-    return {**SECTION_CLASSES, **agents}
+    components = {f"{registry.kind}[{name}]": registry.get(name).config_cls
+                  for registry in COMPONENTS for name in registry.names()}
+    return {**SECTION_CLASSES, **agents, **components}
 
 
 # -- overrides ------------------------------------------------------------------------------
@@ -49,11 +52,11 @@ def test_dotted_overrides_set_nested_values():
 
 def test_overrides_do_not_leak_into_later_loads():
     before = load_experiment(None)
-    assert before.agent.lr != 5e-4 and before.model.hidden_sizes != [8]
+    assert before.agent.lr != 5e-4 and before.model.encoder.options.hidden_sizes != [8]
     load_experiment(None, ["agent.lr=5e-4", "model.hidden_sizes=[8]"])
     again = load_experiment(None)
     assert again.agent.lr == before.agent.lr
-    assert again.model.hidden_sizes == before.model.hidden_sizes
+    assert again.model.encoder.options.hidden_sizes == before.model.encoder.options.hidden_sizes
 
 
 def test_later_override_wins():
@@ -138,6 +141,15 @@ def test_numbers_are_widened_and_narrowed_only_when_exact():
     ({"agent": {"name": "dqm"}}, "agent.name"),
     ({"agent": 3}, "agent"),
     ({"model": {"encoder": "mlpp"}}, "model.encoder"),
+    ({"model": {"encoder": {"name": "mlpp"}}}, "model.encoder.name"),
+    ({"model": {"encoder": {"name": "mlp", "hidden_sizes": [64, "x"]}}}, "model.encoder.hidden_sizes[1]"),
+    ({"model": {"encoder": {"name": "cnn", "chanels": [8]}}}, "model.encoder.chanels"),
+    ({"model": {"encoder": {"name": "mlp", "activation": "sigmoid"}}}, "model.encoder.activation"),
+    ({"model": {"encoder": 3}}, "model.encoder"),
+    ({"model": {"head": "qq"}}, "model.head"),
+    ({"model": {"head": {"hidden": 3}}}, "model.head.name"),
+    ({"model": {"init_modules": "encoder"}}, "model.init_modules"),
+    ({"model": {"freeze": [1]}}, "model.freeze[0]"),
     ({"env": {"id": "CartPol-v1"}}, "env.id"),
     ({"env": []}, "env"),
 ])
@@ -204,6 +216,8 @@ def test_bundled_config_is_found_by_name_from_any_directory(tmp_path, monkeypatc
     ["agent.lr=5e-4", "env.num_envs=16", "seed=3"],
     ["train.stop_return=null", "env.kwargs.max_episode_steps=50", "model.hidden_sizes=[7]",
      "agent.dueling=true", "agent.loss=mse"],
+    ["model.encoder=transformer", "model.encoder.width=32", "model.head=dueling_q", "model.freeze=[encoder]"],
+    ["model.encoder={name: cnn, channels: [8], kernels: [3], strides: [1]}", "model.init_from=somewhere.pt"],
 ])
 def test_to_dict_round_trips(overrides, tmp_path: Path):
     cfg = load_experiment(None, overrides)
@@ -220,12 +234,15 @@ def test_flat_names_every_key_by_its_path():
     cfg = load_experiment(None, ["agent.lr=5e-4"])
     flat = cfg.flat()
     assert flat["agent.lr"] == 5e-4 and flat["agent.name"] == "dqn" and flat["seed"] == 0
+    assert flat["model.encoder.name"] == "mlp" and flat["model.encoder.hidden_sizes"] == [64, 64]
+    assert flat["model.head"] is None
+    components = {"model.encoder"}  # expanded into its name and each option
     expected = {"seed", "agent.name"} | {
         f"{section}.{f.name}"
         for section, obj in [("agent", cfg.agent), ("env", cfg.env), ("model", cfg.model),
                              ("train", cfg.train), ("log", cfg.log)]
-        for f in dataclasses.fields(obj)
-    }
+        for f in dataclasses.fields(obj) if f"{section}.{f.name}" not in components
+    } | {"model.encoder.name"} | {f"model.encoder.{f.name}" for f in dataclasses.fields(cfg.model.encoder.options)}
     assert set(flat) == expected
 
 
@@ -245,15 +262,17 @@ def test_every_field_is_documented(name):
 def test_defaults_are_valid_and_match_describe(name):
     cls = all_config_classes()[name]
     default = cls()
-    assert {field: value for field, value, _ in describe(cls)} == dataclasses.asdict(default)
+    assert {field: value for field, value, _ in describe(cls)} == to_plain(default)
     # the defaults pass their own type and range checks
-    assert parse_dataclass(cls, dataclasses.asdict(default), name) == default
+    assert parse_dataclass(cls, to_plain(default), name) == default
 
 
 def test_mutable_defaults_are_not_shared():
     a, b = ModelConfig(), ModelConfig()
-    a.hidden_sizes.append(1)
-    assert b.hidden_sizes == [64, 64] and ModelConfig().hidden_sizes == [64, 64]
+    a.encoder.options.hidden_sizes.append(1)
+    assert b.encoder.options.hidden_sizes == [64, 64] and ModelConfig().encoder.options.hidden_sizes == [64, 64]
+    a.init_modules.append("encoder")
+    assert b.init_modules == [] and ModelConfig().freeze == []
     assert EnvConfig().kwargs is not EnvConfig().kwargs
 
 

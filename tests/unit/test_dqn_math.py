@@ -12,9 +12,10 @@ import pytest
 import torch
 from torch import nn
 
-from rl_platform.agents.dqn.dqn import DQNAgent, DQNConfig, linear_schedule
+from rl_platform.agents.dqn.dqn import DQNAgent, DQNConfig
 from rl_platform.buffers import Batch, ReplayBuffer
 from rl_platform.config import ModelConfig
+from rl_platform.schedules import linear_schedule
 
 # Q-values per observation (rows) and action (columns).
 ONLINE = [
@@ -49,7 +50,7 @@ OBS_SPACE = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
 
 def make_agent(**overrides) -> DQNAgent:
     cfg = DQNConfig(**{"lr": 0.01, "gamma": 0.9, **overrides})
-    return DQNAgent(cfg, OBS_SPACE, gym.spaces.Discrete(3), ModelConfig(hidden_sizes=[8]),
+    return DQNAgent(cfg, OBS_SPACE, gym.spaces.Discrete(3), ModelConfig(encoder={"name": "mlp", "hidden_sizes": [8]}),
                     torch.device("cpu"), seed=0)
 
 
@@ -57,7 +58,7 @@ def make_table_agent(**overrides) -> DQNAgent:
     agent = make_agent(**overrides)
     agent.q_network = TableQ(ONLINE)
     agent.target_network = TableQ(TARGET).requires_grad_(False)
-    agent.optimizer = torch.optim.SGD(agent.q_network.parameters(), lr=0.0)
+    agent.optimizers["q_network"] = torch.optim.SGD(agent.q_network.parameters(), lr=0.0)
     return agent
 
 

@@ -25,7 +25,7 @@ def test_every_encoder_is_registered():
 
 
 def test_cnn_default_layout_on_small_frames_is_two_3x3_layers():
-    encoder = build_encoder(MINATAR_SPACE, ModelConfig(encoder="cnn", features_dim=64))
+    encoder = build_encoder(MINATAR_SPACE, ModelConfig(encoder={"name": "cnn", "features_dim": 64}))
     assert isinstance(encoder, CNNEncoder)
     convs = [layer for layer in encoder.convs if isinstance(layer, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
@@ -43,7 +43,7 @@ def test_cnn_default_layout_on_atari_frames_is_nature_cnn():
 
 def test_cnn_configured_layout_and_stacked_frames_merged_into_channels():
     stacked = gym.spaces.Box(0.0, 1.0, shape=(3, 2, 12, 12), dtype=np.float32)  # history of 3 two-channel images
-    cfg = ModelConfig(encoder="cnn", cnn_channels=[8], cnn_kernels=[4], cnn_strides=[2], features_dim=16)
+    cfg = ModelConfig(encoder={"name": "cnn", "channels": [8], "kernels": [4], "strides": [2], "features_dim": 16})
     encoder = build_encoder(stacked, cfg)
     assert encoder.convs[0].in_channels == 6
     assert encoder.linear[0].in_features == 8 * 5 * 5  # (12 - 4) / 2 + 1 = 5
@@ -68,8 +68,8 @@ def test_cnn_scales_uint8_pixels_into_unit_range_and_casts_bool_images():
 def test_cnn_errors_name_the_key():
     with pytest.raises(ConfigError, match="model.encoder"):
         build_encoder(gym.spaces.Box(-1, 1, shape=(4,)), ModelConfig(encoder="cnn"))
-    too_big = ModelConfig(encoder="cnn", cnn_channels=[8, 8], cnn_kernels=[5, 5], cnn_strides=[1, 1])
-    with pytest.raises(ConfigError, match="model.cnn_kernels"):
+    too_big = ModelConfig(encoder={"name": "cnn", "channels": [8, 8], "kernels": [5, 5], "strides": [1, 1]})
+    with pytest.raises(ConfigError, match="model.encoder.kernels"):
         build_encoder(gym.spaces.Box(0.0, 1.0, shape=(1, 6, 6)), too_big)  # 6 -> 2, then a 5 x 5 kernel
 
 
@@ -99,8 +99,7 @@ def test_patch_tokens_are_patches_in_row_major_order():
 
 def transformer(space: gym.Space, **options) -> TransformerEncoder:
     torch.manual_seed(0)
-    cfg = ModelConfig(encoder="transformer", transformer_width=16, transformer_heads=2, transformer_ff_width=32,
-                      **options)
+    cfg = ModelConfig(encoder={"name": "transformer", "width": 16, "heads": 2, "ff_width": 32, **options})
     return build_encoder(space, cfg).eval()
 
 
@@ -121,7 +120,7 @@ def test_causal_transformer_tokens_see_only_earlier_frames_and_features_are_the_
 
 
 def test_full_attention_transformer_mixes_all_frames_and_averages_the_tokens():
-    encoder = transformer(HISTORY_SPACE, transformer_causal=False)
+    encoder = transformer(HISTORY_SPACE, causal=False)
     history = torch.randn(3, 4, 2)
     changed = history.clone()
     changed[:, 3] += 1.0  # the newest frame only
@@ -132,10 +131,10 @@ def test_full_attention_transformer_mixes_all_frames_and_averages_the_tokens():
 
 
 def test_transformer_on_image_patches():
-    encoder = transformer(MINATAR_SPACE, patch_size=5, transformer_causal=False)
+    encoder = transformer(MINATAR_SPACE, patch_size=5, causal=False)
     assert encoder.tokens.num_tokens == 4 and encoder.position.shape == (1, 4, 16)
     assert encoder(torch.zeros(2, 4, 10, 10, dtype=torch.bool)).shape == (2, 16)
-    with pytest.raises(ConfigError, match="model.patch_size"):
+    with pytest.raises(ConfigError, match="model.encoder.patch_size"):
         transformer(MINATAR_SPACE, patch_size=11)
     with pytest.raises(ConfigError, match="model.encoder"):
         transformer(gym.spaces.Box(0.0, 1.0, shape=(6,)), patch_size=2)
@@ -144,13 +143,27 @@ def test_transformer_on_image_patches():
 # -- config keys -----------------------------------------------------------------------------------
 
 
+TRANSFORMER, CNN = {"encoder": "transformer"}, {"encoder": "cnn"}
+
+
 @pytest.mark.parametrize(("section", "values", "key"), [
-    ("model", {"transformer_width": 30, "transformer_heads": 4}, "model.transformer_heads"),
-    ("model", {"cnn_channels": [8, 8], "cnn_kernels": [3], "cnn_strides": [1]}, "model.cnn_channels"),
-    ("model", {"cnn_channels": [8], "cnn_kernels": [0], "cnn_strides": [1]}, "model.cnn_kernels"),
-    ("model", {"transformer_dropout": 1.0}, "model.transformer_dropout"),
-    ("model", {"patch_size": -1}, "model.patch_size"),
-    ("model", {"features_dim": 0}, "model.features_dim"),
+    # the nested form
+    ("model", {"encoder": {"name": "transformer", "width": 30, "heads": 4}}, "model.encoder.heads"),
+    ("model", {"encoder": {"name": "cnn", "channels": [8, 8], "kernels": [3], "strides": [1]}},
+     "model.encoder.channels"),
+    ("model", {"encoder": {"name": "cnn", "channels": [8], "kernels": [0], "strides": [1]}}, "model.encoder.kernels"),
+    ("model", {"encoder": {"name": "transformer", "dropout": 1.0}}, "model.encoder.dropout"),
+    ("model", {"encoder": {"name": "transformer", "patch_size": -1}}, "model.encoder.patch_size"),
+    ("model", {"encoder": {"name": "cnn", "features_dim": 0}}, "model.encoder.features_dim"),
+    ("model", {"encoder": {"name": "mlp", "hidden_sizes": [0]}}, "model.encoder.hidden_sizes"),
+    # the old flat keys: errors name the key as written
+    ("model", {**TRANSFORMER, "transformer_width": 30, "transformer_heads": 4}, "model.transformer_heads"),
+    ("model", {**CNN, "cnn_channels": [8, 8], "cnn_kernels": [3], "cnn_strides": [1]}, "model.cnn_channels"),
+    ("model", {**CNN, "cnn_channels": [8], "cnn_kernels": [0], "cnn_strides": [1]}, "model.cnn_kernels"),
+    ("model", {**TRANSFORMER, "transformer_dropout": 1.0}, "model.transformer_dropout"),
+    ("model", {**TRANSFORMER, "patch_size": -1}, "model.patch_size"),
+    ("model", {**CNN, "features_dim": 0}, "model.features_dim"),
+    ("model", {"features_dim": 64}, "model.features_dim"),  # mlp (the default encoder) has no features_dim
     ("env", {"history": 0}, "env.history"),
 ])
 def test_bad_encoder_and_history_values_are_config_errors_naming_the_key(section, values, key):

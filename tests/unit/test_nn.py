@@ -35,7 +35,7 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
 
 
 def test_mlp_encoder_flattens_box_and_one_hot_encodes_discrete():
-    cfg = ModelConfig(hidden_sizes=[16, 8])
+    cfg = ModelConfig(encoder={"name": "mlp", "hidden_sizes": [16, 8]})
     box = build_encoder(gym.spaces.Box(-1, 1, shape=(2, 3)), cfg)
     assert box.out_dim == 8 and box(torch.zeros(5, 2, 3)).shape == (5, 8)
     discrete = build_encoder(gym.spaces.Discrete(4), cfg)

@@ -129,6 +129,46 @@ def test_unchecked_actions_give_the_same_transitions():
     np.testing.assert_array_equal(checked[-1][0], unchecked[-1][0])
 
 
+def test_a_loop_of_its_own_on_kernel_state_steps_the_env_as_step_does():
+    """`kernel_state()` hands out the env's own arrays; a compiled loop running the shared per-env body
+    (`compiled_bodies`) on them leaves the env where `step()` leaves an identical env."""
+    import numba
+
+    from rl_platform.envs.kernel import compiled_bodies
+
+    _, step_env = compiled_bodies(CARTPOLE)
+
+    @numba.njit
+    def run(states, actions, params, rng, elapsed, max_steps, obs, rewards, terminations, truncations, final_obs):
+        ended = 0
+        for t in range(actions.shape[0]):
+            for i in range(states.shape[0]):
+                ended += step_env(i, states, actions[t], params, rng, elapsed, max_steps, obs, rewards, terminations,
+                                  truncations, final_obs)
+        return ended
+
+    actions = np.random.default_rng(4).integers(0, 2, (300, 6))
+    fused = NumbaVectorEnv(CARTPOLE, 6, max_episode_steps=40)
+    reference = NumbaVectorEnv(CARTPOLE, 6, max_episode_steps=40)
+    fused.reset(seed=2)
+    reference.reset(seed=2)
+    state = fused.kernel_state()
+    assert state.states is fused.states and state.rng is fused.rng and state.elapsed is fused.elapsed
+    assert state.max_episode_steps == 40 and state.env_def is CARTPOLE
+    obs, final_obs = np.zeros((6, 4), np.float32), np.zeros((6, 4), np.float32)
+    flags = np.zeros(6), np.zeros(6, np.bool_), np.zeros(6, np.bool_)
+    ended = run(state.states, actions, state.params, state.rng, state.elapsed, state.max_episode_steps, obs, *flags,
+                final_obs)
+    reference_ended = 0
+    for step_actions in actions:
+        reference_obs, *_, info = reference.step(step_actions)
+        reference_ended += int(info["_final_obs"].sum()) if info else 0
+    assert ended == reference_ended > 0
+    np.testing.assert_array_equal(obs, reference_obs)
+    for key, value in reference.get_state().items():
+        np.testing.assert_array_equal(fused.get_state()[key], value)
+
+
 def test_make_vec_builds_the_numba_env_with_options():
     envs = gym.make_vec("rlp/CartPole-v1", num_envs=32, num_threads=1, check_actions=False)
     assert isinstance(envs, NumbaVectorEnv) and envs.num_envs == 32

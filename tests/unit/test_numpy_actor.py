@@ -17,7 +17,7 @@ OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 def make_model(activation: str = "tanh", actions: gym.Space | None = None, encoder: str = "mlp",
                observation_space: gym.Space = OBS_SPACE) -> torch.nn.Module:
     torch.manual_seed(0)
-    cfg = ModelConfig(encoder=encoder, hidden_sizes=[16, 8], activation=activation)
+    cfg = ModelConfig(encoder={"name": encoder, "hidden_sizes": [16, 8], "activation": activation})
     return build_actor_critic(observation_space, actions or gym.spaces.Discrete(3, start=-1), cfg)
 
 

@@ -11,6 +11,7 @@ import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
 from rl_platform.agents.tabular_q import features, rules
 from rl_platform.agents.tabular_q.tabular_q import FusedLoop, PythonLoop, TabularQAgent, TabularQConfig
 from rl_platform.errors import ConfigError, EnvError
+from rl_platform.schedules import linear_schedule
 
 # ---------------------------------------------------------------------------------------------
 # Features
@@ -135,8 +136,8 @@ def test_epsilon_greedy_breaks_ties_at_random_and_greedy_takes_the_lowest():
     assert rules.greedy_action(q, -1, np.array([0])) == 1
     picks = [rules.epsilon_greedy(q, np.array([0]), 1.0, rng) for _ in range(4000)]
     assert np.all(np.abs(np.bincount(picks, minlength=4) - 1000) < 150)
-    assert rules.linear_schedule(1.0, 0.1, 100.0, 50) == pytest.approx(0.55)
-    assert rules.linear_schedule(1.0, 0.1, 100.0, 500) == pytest.approx(0.1)
+    assert linear_schedule(1.0, 0.1, 100.0, 50) == pytest.approx(0.55)
+    assert linear_schedule(1.0, 0.1, 100.0, 500) == pytest.approx(0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +194,6 @@ def test_agent_checkpoint_round_trip_and_shape_check():
     np.testing.assert_array_equal(restored.q, agent.q)
     np.testing.assert_array_equal(restored.greedy_policy(), agent.q.sum(0).argmax(1))
     obs = np.arange(5)
-    np.testing.assert_array_equal(restored.act(obs, explore=False), agent.q.sum(0).argmax(1))
+    np.testing.assert_array_equal(restored.act(obs, explore=False)[0], agent.q.sum(0).argmax(1))
     with pytest.raises(EnvError, match="shape"):
         TabularQAgent(TabularQConfig(), space, actions, 3, seed=0).load_state_dict(agent.state_dict())
