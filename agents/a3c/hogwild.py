@@ -314,9 +314,7 @@ def merge_reports(step: int, reports: list[Report], stats: dict[str, float], cfg
 
 class HogwildLoop(TrainLoop):
     """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer.
-
-    The trainer's side only watches: `advance` waits for the workers' reports; evaluations run on a snapshot
-    (the shared parameters keep changing while the workers run)."""
+    `advance` waits for the workers' reports; evaluations run on a snapshot (the shared parameters keep changing)."""
 
     def __init__(self, run: Run) -> None:
         self.cfg = cfg = run.cfg

@@ -91,7 +91,7 @@ PLUGIN_FILES = {
 
         from rl_platform.config import option
         from rl_platform.nn import build_encoder
-        from rl_platform.policy import StatelessPolicy
+        from rl_platform.policy import StatelessPolicy, load_optimizer_states, optimizer_states
         from rl_platform.registry import AGENTS, AgentSpec
         from rl_platform.rollout import VectorStepper
         from rl_platform.trainer import Advance, TrainLoop, fit
@@ -104,12 +104,14 @@ PLUGIN_FILES = {
 
 
         class PluginAgent(StatelessPolicy):
-            """Acts with a policy network = the configured encoder (model.encoder) + a linear layer."""
+            """A policy (act) and a learner (update, named optimizers): the configured encoder (model.encoder)
+            + a linear layer."""
 
             def __init__(self, cfg, envs) -> None:
                 self.cfg = cfg.agent
                 encoder = build_encoder(envs.single_observation_space, cfg.model)
                 self.net = nn.Sequential(encoder, nn.Linear(encoder.out_dim, int(envs.single_action_space.n)))
+                self.optimizers = {"policy": torch.optim.Adam(self.net.parameters(), lr=cfg.agent.lr)}
 
             def logits(self, obs: np.ndarray) -> torch.Tensor:
                 return self.net(torch.as_tensor(obs))
@@ -125,11 +127,24 @@ PLUGIN_FILES = {
                     actions = logits.argmax(dim=-1)
                 return actions.numpy(), None
 
+            def update(self, batch) -> dict[str, float]:
+                """One gradient step on a vector step's transitions (rl_platform.rollout.Transitions)."""
+                log_probs = torch.log_softmax(self.logits(batch.obs), dim=-1)
+                log_probs = log_probs.gather(1, torch.as_tensor(batch.actions)[:, None])[:, 0]
+                weights = torch.as_tensor(batch.rewards * batch.valid, dtype=torch.float32)
+                loss = -(log_probs * weights).mean()
+                self.optimizers["policy"].zero_grad()
+                loss.backward()
+                self.optimizers["policy"].step()
+                return {"policy_loss": loss.item()}
+
             def state_dict(self):
-                return {"net": self.net.state_dict()}
+                return {"net": self.net.state_dict(), "optimizers": optimizer_states(self.optimizers)}
 
             def load_state_dict(self, state):
                 self.net.load_state_dict(state["net"])
+                if "optimizers" in state:
+                    load_optimizer_states(self.optimizers, state)
 
 
         def make_agent(cfg, envs, device=None) -> PluginAgent:
@@ -137,35 +152,25 @@ PLUGIN_FILES = {
 
 
         class PluginLoop(TrainLoop):
-            """One vector step and one gradient step per `advance`; the core trainer does the rest."""
+            """One vector step and one update per `advance`; the core trainer does the rest."""
 
             def __init__(self, run) -> None:
                 self.envs = run.make_envs()
                 self.policy = self.agent = make_agent(run.cfg, self.envs)
-                self.optimizer = torch.optim.Adam(self.agent.net.parameters(), lr=run.cfg.agent.lr)
+                run.init_model(self.agent.net)  # model.init_from / model.freeze
                 self.stepper = VectorStepper(self.envs, seed=run.env_seed)
 
             def advance(self, step: int, max_steps: int) -> Advance:
-                obs = self.stepper.obs
-                actions, _ = self.agent.act(obs, explore=True)
-                data = self.stepper.step(actions)
-                log_probs = torch.log_softmax(self.agent.logits(obs), dim=-1)
-                log_probs = log_probs.gather(1, torch.as_tensor(actions)[:, None])[:, 0]
-                weights = torch.as_tensor(data.rewards * data.valid, dtype=torch.float32)
-                loss = -(log_probs * weights).mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                return Advance(step + self.envs.num_envs, data.episode_returns, data.episode_lengths,
-                               {"policy_loss": loss.item()})
+                actions, _ = self.agent.act(self.stepper.obs, explore=True)
+                batch = self.stepper.step(actions)
+                stats = self.agent.update(batch)
+                return Advance(step + self.envs.num_envs, batch.episode_returns, batch.episode_lengths, stats)
 
             def state_dict(self):
-                return {"agent": self.agent.state_dict(), "model": self.agent.net.state_dict(),
-                        "optimizer": self.optimizer.state_dict()}
+                return {"agent": self.agent.state_dict(), "model": self.agent.net.state_dict()}
 
             def load_state_dict(self, state):
                 self.agent.load_state_dict(state["agent"])
-                self.optimizer.load_state_dict(state["optimizer"])
 
             def close(self) -> None:
                 self.envs.close()
@@ -242,6 +247,8 @@ def test_rlp_train_runs_the_plugin_agent_with_the_plugin_encoder(rlp_with_plugin
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     weight = state["agent"]["net"]["0.layers.1.weight"]  # the plugin encoder's layer, 8 units on 4 inputs
     assert isinstance(weight, torch.Tensor) and weight.shape == (8, 4)
+    assert state["agent"]["optimizers"]["policy"]["state"]  # the learner's named optimizer, with its statistics
+    assert torch.equal(state["model"]["0.layers.1.weight"], weight)  # what model.init_from would read
     evaluated = rlp_with_plugin("eval", "run", "--episodes", "2", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["episodes"] == 2
