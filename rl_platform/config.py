@@ -9,7 +9,6 @@ path. Components (`model.encoder`, `model.head`) take a registered name or `{nam
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.resources
 import typing
 from dataclasses import dataclass, field
@@ -186,9 +185,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         if bundled is None:
             names = [name.removesuffix(".yaml") for name in bundled_config_names()]
             wanted = Path(str(path)).name.removesuffix(".yaml").removesuffix(".yml")
-            close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"cannot read config file '{path}': no such file.{hint} "
+            raise UserError(f"cannot read config file '{path}': no such file.{did_you_mean(wanted, names)} "
                             f"Bundled configs: {', '.join(names)}.")
         file = bundled
     try:

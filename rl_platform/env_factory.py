@@ -7,7 +7,6 @@ with a message that says what is wrong instead of a traceback deep in an agent.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib
 import inspect
 import os
@@ -24,6 +23,7 @@ import numpy as np
 from rl_platform.config import EnvConfig
 from rl_platform.errors import ConfigError, EnvError
 from rl_platform.history import ObservationHistory
+from rl_platform.options import did_you_mean
 
 _plugins_loaded = False
 
@@ -65,8 +65,7 @@ def check_env_id(env_id: str) -> None:
         return
     load_env_plugins()
     if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=1, cutoff=0.6)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(env_id, gym.registry)
         raise ConfigError("env.id", f"'{env_id}' is not a registered Gymnasium env.{hint} "
                           "Use a Gymnasium id (see `rlp list`) or 'package.module:factory'.")
 

@@ -22,16 +22,15 @@ from rl_platform.errors import UserError
 from rl_platform.registry import AGENTS
 from rl_platform.run import Run, evaluate, seed_for
 from rl_platform.run_dir import (
-    BEST_CHECKPOINT_FILE,
     CHECKPOINT_FILE,
+    CHECKPOINTS,
     claim_run_dir,
     create_unique_dir,
     finished_at,
     resume_changes,
+    run_checkpoint,
     run_dir_name,
 )
-
-CHECKPOINTS = {"best": BEST_CHECKPOINT_FILE, "last": CHECKPOINT_FILE}
 
 
 class RunFinished(UserError):
@@ -143,9 +142,7 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None,
     if checkpoint not in CHECKPOINTS:
         raise UserError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got '{checkpoint}'.")
     cfg = resume_config(run_dir)
-    path = Path(run_dir) / "checkpoints" / CHECKPOINTS[checkpoint]
-    if checkpoint == "best" and not path.is_file():
-        checkpoint, path = "last", Path(run_dir) / "checkpoints" / CHECKPOINT_FILE
+    checkpoint, path = run_checkpoint(run_dir, checkpoint)
     if not path.is_file():
         raise UserError(f"run '{run_dir}' has no checkpoint ({path} does not exist).")
     state = load_checkpoint(path)

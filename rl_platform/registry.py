@@ -13,13 +13,13 @@ all of them; `names()` imports all.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rl_platform.errors import ConfigError, UserError
+from rl_platform.options import did_you_mean
 
 if TYPE_CHECKING:
     from rl_platform.policy import Policy
@@ -64,8 +64,7 @@ class Registry(Generic[T]):
         if name not in self._entries:
             self._load()
         if name not in self._entries:
-            close = difflib.get_close_matches(name, list(self._entries), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(name, self._entries)
             registered = ", ".join(sorted(self._entries)) or (
                 f"none (no entry points in group '{self.group}': is rl_platform installed, "
                 "e.g. `pip install -e .`?)")

@@ -22,6 +22,7 @@ from rl_platform.config import ExperimentConfig, dump_yaml
 from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.logger import Progress, RunLogger
+from rl_platform.nn.pretrained import initialize
 from rl_platform.policy import Policy, reset_state
 from rl_platform.rollout import VectorStepper
 from rl_platform.run_dir import (
@@ -151,8 +152,6 @@ class Run:
     def init_model(self, model: torch.nn.Module) -> None:
         """Load `model.init_from` weights into `model` (a fresh run only: a resumed one has its own) and freeze
         `model.freeze`; says what it loaded."""
-        from rl_platform.nn.pretrained import initialize
-
         model_cfg = self.cfg.model
         fresh = self.resumed is None
         report = initialize(model, model_cfg.init_from if fresh else None, model_cfg.init_modules if fresh else (),

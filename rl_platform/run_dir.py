@@ -24,6 +24,16 @@ BUFFER_FILE = "replay.pt"
 RUN_INFO_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 MAX_SUFFIX_CHARS = 60
+CHECKPOINTS = {"best": BEST_CHECKPOINT_FILE, "last": CHECKPOINT_FILE}
+
+
+def run_checkpoint(run_dir: str | Path, which: str = "best") -> tuple[str, Path]:
+    """(`which` checkpoint it is, its path) of a run: `best` is checkpoints/best.pt, falling back to `last`
+    (latest.pt) for a run without one (written before best checkpoints existed). The path may not exist."""
+    checkpoints = Path(run_dir) / "checkpoints"
+    if which == "best" and not (checkpoints / BEST_CHECKPOINT_FILE).is_file():
+        which = "last"
+    return which, checkpoints / CHECKPOINTS[which]
 
 # Keys a resumed run may change: how long it trains, how it evaluates, checkpoints and logs. Anything else
 # (an agent's hyperparameters, the env, the model) was baked into the checkpoint and its optimizer state.

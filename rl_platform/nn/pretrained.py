@@ -17,7 +17,7 @@ from torch import nn
 
 from rl_platform.checkpoint import load_checkpoint
 from rl_platform.errors import ConfigError
-from rl_platform.run_dir import BEST_CHECKPOINT_FILE, CHECKPOINT_FILE
+from rl_platform.run_dir import BEST_CHECKPOINT_FILE, run_checkpoint
 
 MODEL_KEY = "model"
 _SHOWN = 5  # tensors / names listed in an error message before "... and N more"
@@ -40,12 +40,11 @@ def checkpoint_file(init_from: str | Path) -> Path:
         raise ConfigError("model.init_from", f"{path} does not exist; give a checkpoint file or a run directory.")
     if not path.is_dir():
         return path
-    candidates = [path / "checkpoints" / BEST_CHECKPOINT_FILE, path / "checkpoints" / CHECKPOINT_FILE]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    _, file = run_checkpoint(path, "best")
+    if file.is_file():
+        return file
     raise ConfigError("model.init_from", f"{path} is a directory without a checkpoint: looked for "
-                      f"{candidates[0]} and then {candidates[1]}.")
+                      f"{path / 'checkpoints' / BEST_CHECKPOINT_FILE} and then {file}.")
 
 
 def source_state(init_from: str | Path) -> tuple[dict[str, torch.Tensor], Path]:
