@@ -15,19 +15,53 @@ from rl_platform.registry import Registry
 EXIT_USER_ERROR = 2
 
 
+def _add_run_arguments(parser: argparse.ArgumentParser, label: str, what: str) -> None:
+    """--run-dir, --overwrite, --resume and --quiet, shared by `rlp train` and `rlp pretrain`."""
+    parser.add_argument("--run-dir", help="run directory, new or empty (default: a new folder "
+                        f"log.dir/<env>__{label}__<seed>__<time>[__<overrides>])")
+    parser.add_argument("--overwrite", action="store_true", help="with --run-dir: replace the run already there")
+    parser.add_argument("--resume", metavar="RUN_DIR", help=f"continue the {what}run in RUN_DIR from its last "
+                        "checkpoint (overrides may change only train.* and log.log_every)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress output; only the run directory and the final metrics")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlp", description="rl_platform: train and evaluate RL agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train an agent from a YAML config and key=value overrides")
     train.add_argument("args", nargs="*", metavar="[CONFIG.yaml] [key=value ...]",
                        help="config file (default: the bundled dqn_cartpole.yaml) and dotted overrides")
-    train.add_argument("--run-dir", help="run directory, new or empty (default: a new folder "
-                       "log.dir/<env>__<agent>__<seed>__<time>[__<overrides>])")
-    train.add_argument("--overwrite", action="store_true", help="with --run-dir: replace the run already there")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
-                       "(overrides may change only train.* and log.log_every)")
-    train.add_argument("--quiet", action="store_true",
-                       help="no progress output; only the run directory and the final metrics")
+    _add_run_arguments(train, "<agent>", "")
+    pre = sub.add_parser("pretrain", help="pretrain an agent's network on a dataset (a config with a `pretrain:` "
+                         "section, e.g. bc_cartpole.yaml)")
+    pre.add_argument("args", nargs="*", metavar="CONFIG.yaml [key=value ...]",
+                     help="config file with a pretrain: section (dataset, objective, steps) and dotted overrides")
+    _add_run_arguments(pre, "pretrain-<objective>", "pretraining ")
+    probe = sub.add_parser("probe", help="linear probes of a run's (frozen) encoder on a dataset: reward and "
+                           "action accuracy vs a random encoder")
+    probe.add_argument("run_dir")
+    probe.add_argument("--dataset", required=True, help="dataset id or directory (its spaces must be the run's env's)")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the episode split, the random encoder and "
+                       "the probes' fits")
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+    col = sub.add_parser("collect", help="roll out a run's policy, random actions or a function and write the "
+                         "episodes as a Minari dataset")
+    col.add_argument("--from", dest="run_dir", metavar="RUN_DIR", help="a trained run: its greedy policy, in its env")
+    col.add_argument("--policy", help="'random', or 'package.module:function' taking a batch of observations "
+                     "(num_envs, *obs_shape) and returning one action per env")
+    col.add_argument("--env", help="env id (needed with --policy; with --from, an env with the run's spaces)")
+    col.add_argument("--num-envs", type=int, help="parallel envs (default: the run's env.num_envs, else 8); many "
+                     "envs with few --episodes favours short episodes (the first to finish are kept)")
+    col.add_argument("--episodes", type=int, help="keep exactly N complete episodes, the first N to finish")
+    col.add_argument("--steps", type=int, help="collect until complete episodes hold >= N steps")
+    col.add_argument("--out", required=True, help="dataset id, e.g. cartpole/expert-v0 (-v0 is appended without a "
+                     "version), written under $MINARI_DATASETS_PATH or ~/.minari/datasets")
+    col.add_argument("--epsilon", type=float, default=0.0, help="probability of a uniformly random action, per env "
+                     "and step")
+    col.add_argument("--seed", type=int, default=0, help="seed of the envs and the random actions")
+    col.add_argument("--checkpoint", choices=("best", "last"), default="best", help="with --from: which checkpoint")
+    col.add_argument("--json", action="store_true", help="print one JSON object")
     ev = sub.add_parser("eval", help="greedy evaluation of a run's saved policy")
     ev.add_argument("run_dir")
     ev.add_argument("--episodes", type=int, default=20)
@@ -45,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    """`rlp train` and `rlp pretrain` (same arguments; pretrain needs a config with a `pretrain:` section)."""
     from rl_platform import experiment
 
+    run = experiment.pretrain if args.command == "pretrain" else experiment.train
     config_path = None
     overrides = list(args.args)
     if overrides and "=" not in overrides[0]:
@@ -59,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
                             "are for new runs.")
         cfg = experiment.resume_config(args.resume, overrides)
         try:
-            metrics = experiment.train(cfg, args.resume, quiet=args.quiet, resume=True, overrides=overrides)
+            metrics = run(cfg, args.resume, quiet=args.quiet, resume=True, overrides=overrides)
         except experiment.RunFinished as finished:
             print(f"rlp: {finished}", file=sys.stderr)
             return EXIT_USER_ERROR if overrides else 0
@@ -71,8 +107,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = experiment.load_experiment(config_path, overrides, notes)
         for note in notes:
             print(f"rlp: note: {note}", file=sys.stderr)
-        metrics = experiment.train(cfg, args.run_dir, quiet=args.quiet, overrides=overrides,
-                                   overwrite=args.overwrite)
+        metrics = run(cfg, args.run_dir, quiet=args.quiet, overrides=overrides, overwrite=args.overwrite)
     print(json.dumps(metrics))
     return 0
 
@@ -89,6 +124,28 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{result['checkpoint']} checkpoint (step {result['checkpoint_step']:,}), {result['episodes']} "
               f"episodes: mean return {result['mean_return']:.2f} +/- {result['std_return']:.2f} "
               f"(min {result['min_return']:.1f}, max {result['max_return']:.1f})")
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from rl_platform.probe import format_probe, probe_run
+
+    result = probe_run(args.run_dir, args.dataset, args.seed)
+    print(json.dumps(result) if args.json else format_probe(result))
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from rl_platform.collect import collect, format_summary
+    from rl_platform.datasets import dataset_id
+
+    if dataset_id(args.out) != args.out:
+        print(f"rlp: note: --out '{args.out}' has no version suffix; writing '{dataset_id(args.out)}'.",
+              file=sys.stderr)
+    result = collect(args.out, run_dir=args.run_dir, policy=args.policy, env_id=args.env, num_envs=args.num_envs,
+                     episodes=args.episodes, steps=args.steps, epsilon=args.epsilon, seed=args.seed,
+                     checkpoint=args.checkpoint)
+    print(json.dumps(result) if args.json else format_summary(result))
     return 0
 
 
@@ -134,12 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rl_platform.run import TrainingInterrupted
 
     try:
-        return {"train": _train, "eval": _eval, "list": _list}[args.command](args)
+        return {"train": _train, "pretrain": _train, "probe": _probe, "collect": _collect, "eval": _eval,
+                "list": _list}[args.command](args)
     except UserError as exc:
         print(f"rlp: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except TrainingInterrupted as exc:
-        print(f"\nrlp: interrupted by {exc}", file=sys.stderr)
+        message = str(exc)
+        if args.command == "pretrain":  # the run continues with the command that started it
+            message = message.replace("rlp train --resume", "rlp pretrain --resume")
+        print(f"\nrlp: interrupted by {message}", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
         return 128 + signal.SIGINT

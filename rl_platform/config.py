@@ -28,7 +28,7 @@ __all__ = [
     "bundled_config_path", "bundled_config_names", "DEFAULT_CONFIG", "ENCODER_ALIASES",
 ]
 
-SECTIONS = ("agent", "env", "model", "train", "log")
+SECTIONS = ("agent", "env", "model", "train", "log", "pretrain")  # pretrain: only in `rlp pretrain` configs
 
 
 @dataclass
@@ -123,7 +123,8 @@ class LogConfig:
 
 @dataclass
 class ExperimentConfig:
-    """A whole experiment. `agent` holds the agent's own config dataclass, named by `agent_name`."""
+    """A whole experiment. `agent` holds the agent's own config dataclass, named by `agent_name`; `pretrain`
+    (a :class:`rl_platform.pretrain.PretrainConfig`) is set only in configs for `rlp pretrain`."""
 
     agent_name: str
     agent: Any
@@ -131,11 +132,13 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    pretrain: Any = None
     seed: int = 0
 
     def sections(self) -> dict[str, Any]:
-        """The section objects by name: agent, env, model, train, log."""
-        return {"agent": self.agent, "env": self.env, "model": self.model, "train": self.train, "log": self.log}
+        """The section objects by name: agent, env, model, train, log, and pretrain if set."""
+        sections = {"agent": self.agent, "env": self.env, "model": self.model, "train": self.train, "log": self.log}
+        return sections if self.pretrain is None else {**sections, "pretrain": self.pretrain}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in the YAML layout (agent name first in its section; components nested)."""
@@ -207,7 +210,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 # Keys whose value may be a name standing for `{name: <value>}` (the short form), so `agent.lr=...` and
 # `model.encoder.channels=...` also work on `agent: dqn` and `model.encoder: cnn`.
-SHORT_FORMS = {"agent", *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if "component" in f.metadata)}
+SHORT_FORMS = {"agent", "pretrain.objective",
+               *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if "component" in f.metadata)}
 
 
 def _forget_other_spelling(data: dict[str, Any], parts: list[str]) -> None:
@@ -283,8 +287,18 @@ def build_config(data: dict[str, Any], agent_config_cls: typing.Callable[[str], 
         model=parse_dataclass(ModelConfig, data.get("model"), "model"),
         train=parse_dataclass(TrainConfig, data.get("train"), "train"),
         log=parse_dataclass(LogConfig, data.get("log"), "log"),
+        pretrain=_pretrain_section(data),
         seed=seed,
     )
+
+
+def _pretrain_section(data: dict[str, Any]) -> Any:
+    """The `pretrain:` section (a PretrainConfig), or None for a config without one."""
+    if "pretrain" not in data:
+        return None
+    from rl_platform.pretrain import PretrainConfig  # imported here: rl_platform.pretrain imports the trainer
+
+    return parse_dataclass(PretrainConfig, data["pretrain"], "pretrain")
 
 
 def dump_yaml(cfg: ExperimentConfig, path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,22 +81,44 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
     A new run goes to `run_dir`, which must be empty or new (`overwrite` replaces a run there), or by default
     to a new folder log.dir/<env>__<agent>__<seed>__<time>[__<overrides>]. `resume` continues the run in
     `run_dir`, which `cfg` may differ from only in the keys a resume can change; `overrides` are recorded."""
+    if cfg.pretrain is not None:
+        raise UserError("this config has a `pretrain:` section (it trains on a dataset, not in the env): run it "
+                        "with `rlp pretrain`.")
     spec = AGENTS.get(cfg.agent_name, "agent.name")
+    return _run(cfg, run_dir, agent_label(cfg), spec.train, quiet, resume, overrides, overwrite)
+
+
+def pretrain(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool = False,
+             resume: bool = False, overrides: Sequence[str] = (), overwrite: bool = False) -> dict[str, Any]:
+    """Pretrain the network of `cfg`'s agent on `cfg.pretrain.dataset` (see :mod:`rl_platform.pretrain`) and
+    return the final metrics; run directories as in :func:`train`, named <env>__pretrain-<objective>__<seed>__<time>."""
+    from rl_platform import pretrain as pretraining
+
+    train_data, held_out = pretraining.prepare(cfg, resume)
+    return _run(cfg, run_dir, f"pretrain-{cfg.pretrain.objective.name}",
+                lambda run: pretraining.run_pretraining(run, train_data, held_out), quiet, resume, overrides,
+                overwrite, command="pretrain")
+
+
+def _run(cfg: ExperimentConfig, run_dir: str | Path | None, label: str, body: Callable[[Run], dict[str, Any]],
+         quiet: bool, resume: bool, overrides: Sequence[str], overwrite: bool,
+         command: str = "train") -> dict[str, Any]:
+    """`body(run)` in a new run directory (or the resumed `run_dir`); see :func:`train`."""
     changes, resumed = None, None
     if resume:
         if run_dir is None:
             raise UserError("resume needs the run directory.")
         path, created = Path(run_dir), False
-        changes, resumed = _check_resume(path, cfg)
+        changes, resumed = _check_resume(path, cfg, command)
     elif run_dir is None:
-        path = create_unique_dir(Path(cfg.log.dir), run_dir_name(cfg.env.id, agent_label(cfg), cfg.seed, overrides))
+        path = create_unique_dir(Path(cfg.log.dir), run_dir_name(cfg.env.id, label, cfg.seed, overrides))
         created = True
     else:
         path = Path(run_dir)
         created = claim_run_dir(path, overwrite)
     try:
         with Run(cfg, path, quiet=quiet, resumed=resumed, overrides=overrides, changes=changes) as run:
-            return spec.train(run)
+            return body(run)
     except Exception:
         # A failure before the first checkpoint (a broken env, an agent that cannot use the env's spaces)
         # leaves no half-made run directory behind.
@@ -105,9 +127,10 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None, quiet: bool 
         raise
 
 
-def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+def _check_resume(run_dir: Path, cfg: ExperimentConfig,
+                  command: str = "train") -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """(what `cfg` changes in the run's saved config, its latest checkpoint); RunFinished if the run has
-    nothing left to train."""
+    nothing left to train (its message names `rlp <command> --resume`)."""
     saved = resume_config(run_dir)
     changes = resume_changes(saved.flat(), cfg.flat())
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_FILE
@@ -121,7 +144,7 @@ def _check_resume(run_dir: Path, cfg: ExperimentConfig) -> tuple[dict[str, list[
             f"trained its train.total_steps={saved.train.total_steps:,}"
         raise RunFinished(f"run {run_dir} is finished: it {how} at step {step:,}; nothing was changed. "
                           f"`rlp eval {run_dir}` evaluates it; to train further raise train.total_steps "
-                          f"(`rlp train --resume {run_dir} train.total_steps={2 * step}`).")
+                          f"(`rlp {command} --resume {run_dir} train.total_steps={2 * step}`).")
     return changes, state
 
 

@@ -104,7 +104,9 @@ class AgentSpec:
     `make_agent(cfg, envs, device)` rebuilds the agent for `rlp eval`: a :class:`rl_platform.policy.Policy`
     with `load_state_dict` (restoring the `"agent"` entry of a checkpoint);
     `report(cfg, agent, envs)`, if given, adds figures to `rlp eval`'s output (e.g. the gap to an exact optimum);
-    `label(agent_cfg)`, if given, names the agent in run directory names (default: `name`).
+    `label(agent_cfg)`, if given, names the agent in run directory names (default: `name`);
+    `pretrain_network(agent)`, if given, names the parts of a `make_agent` agent's network that `rlp pretrain`
+    trains (an :class:`rl_platform.objectives.AgentNetwork`); agents without it cannot be pretrained.
     """
 
     name: str
@@ -114,6 +116,7 @@ class AgentSpec:
     description: str
     report: Callable[..., dict[str, Any]] | None = None
     label: Callable[[Any], str] | None = None
+    pretrain_network: Callable[[Any], Any] | None = None
 
 
 AGENTS: Registry[AgentSpec] = Registry("agent", "rl_platform.agents")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "configs"
@@ -27,3 +28,12 @@ def run_rlp(tmp_path: Path):
                               timeout=timeout, env=full_env)
 
     return run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """What runs use (train.torch_threads): small networks on a shared 2-core machine crawl with every core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

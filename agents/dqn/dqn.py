@@ -1,4 +1,5 @@
-"""DQN (Mnih et al., 2015) with double-Q, dueling, n-step and prioritized replay, on vector envs.
+"""DQN (Mnih et al., 2015) with double-Q, dueling, n-step and prioritized replay, on vector envs; with
+`agent.demos`, DQN from demonstrations (DQfD, Hester et al., 2018: the demo replay and losses are in `demos.py`).
 
 Read top to bottom: config, agent (act / update), then the training loop (the data source and update that
 the core trainer, :func:`rl_platform.trainer.fit`, drives). Bootstrapping follows
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rl_platform.agents.dqn.demos import DemoBatch, batch_split, dqfd_loss, load_demo_replay
 from rl_platform.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from rl_platform.checkpoint import restore_rng_state, rng_state
 from rl_platform.config import ExperimentConfig, option
@@ -53,6 +55,17 @@ class DQNConfig:
                                          gt=0, le=1)
     loss: str = option("huber", "TD loss", choices=("huber", "mse"))
     max_grad_norm: float = option(10.0, "gradient-norm clip (0: no clipping)", ge=0)
+    demos: str | None = option(None, "DQfD: dataset of expert demonstrations (a Minari dataset id or a dataset "
+                               "directory), kept in a replay of its own that online data never overwrites "
+                               "and rebuilt from the dataset on resume (not in replay.pt); null: plain DQN")
+    demo_fraction: float = option(0.25, "DQfD: fraction of every batch drawn from the demonstrations", ge=0, lt=1)
+    margin: float = option(0.8, "DQfD: large margin l(a_E, a) added to Q(s, a) for every a but the expert's",
+                           ge=0)
+    margin_weight: float = option(1.0, "DQfD: weight lambda_E of the large-margin loss on demo rows", ge=0)
+    demo_n_step_weight: float = option(1.0, "DQfD: weight of the agent.n_step TD loss on demo rows, next to "
+                                       "their 1-step TD loss", ge=0)
+    demo_pretrain_steps: int = option(0, "DQfD: gradient steps on demonstrations alone before the first env "
+                                      "step (a fresh run only)", ge=0)
 
 
 class DQNAgent(StatelessPolicy):
@@ -101,18 +114,27 @@ class DQNAgent(StatelessPolicy):
         discounts = torch.as_tensor(batch.discounts, device=self.device)
         return returns + discounts * next_value
 
-    def update(self, batch: Batch) -> dict[str, float]:
-        """One gradient step; returns stats (TD errors are kept in `last_td_errors` for priorities)."""
+    def elementwise_td_loss(self, q_taken: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
+        """`agent.loss` (huber or squared error) of each row, unreduced."""
+        if self.cfg.loss == "huber":
+            return nn.functional.huber_loss(q_taken, q_target, reduction="none")
+        return (q_target - q_taken).pow(2)
+
+    def online_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The importance-weighted mean TD loss of a replay batch and its stats; keeps the TD errors in
+        `last_td_errors` for priorities."""
         q_target = self.td_target(batch)
         obs = torch.as_tensor(batch.obs, device=self.device)
         actions = torch.as_tensor(batch.actions, device=self.device).long()
         q_taken = self.q_network(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        td_errors = q_target - q_taken
-        if self.cfg.loss == "huber":
-            elementwise = nn.functional.huber_loss(q_taken, q_target, reduction="none")
-        else:
-            elementwise = td_errors.pow(2)
-        loss = (torch.as_tensor(batch.weights, device=self.device) * elementwise).mean()
+        loss = (torch.as_tensor(batch.weights, device=self.device) * self.elementwise_td_loss(q_taken, q_target)).mean()
+        self.last_td_errors = (q_target - q_taken).detach().cpu().numpy()
+        return loss, {"td_loss": loss.item(), "q_values": q_taken.detach().mean().item()}
+
+    def update(self, batch: Batch | None, demos: DemoBatch | None = None) -> dict[str, float]:
+        """One gradient step on a replay batch, and with DQfD on demonstration rows too (`batch` None: on them
+        alone); returns stats."""
+        loss, stats = self.online_loss(batch) if demos is None else dqfd_loss(self, batch, demos)
         optimizer = self.optimizers["q_network"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -122,8 +144,7 @@ class DQNAgent(StatelessPolicy):
         self.num_updates += 1
         if self.num_updates % self.cfg.target_update_interval == 0:
             self.update_target()
-        self.last_td_errors = td_errors.detach().cpu().numpy()
-        return {"td_loss": loss.item(), "q_values": q_taken.detach().mean().item()}
+        return stats
 
     def gradients(self) -> list[torch.Tensor]:
         return [p.grad for p in self.q_network.parameters() if p.grad is not None]
@@ -171,6 +192,23 @@ class DQNLoop(TrainLoop):
         self.stepper = VectorStepper(self.envs, seed=run.env_seed)
         self.stats: dict[str, float] = {}
         self.iteration = 0
+        # DQfD: the demo replay is rebuilt from the dataset on every start, a resume included.
+        self.demos, self.online_rows, self.demo_rows = None, self.agent_cfg.batch_size, 0
+        if self.agent_cfg.demos is not None:
+            self.online_rows, self.demo_rows = batch_split(self.agent_cfg.batch_size, self.agent_cfg.demo_fraction)
+            self.demos = load_demo_replay(self.agent_cfg.demos, space, self.envs.single_action_space,
+                                          self.agent_cfg.n_step, self.agent_cfg.gamma)
+        self.pretrain_due = run.resumed is None and self.demos is not None
+        self.progress = run.progress
+
+    def start(self) -> None:
+        """DQfD pre-training of a fresh run: `demo_pretrain_steps` gradient steps on demonstrations alone."""
+        steps = self.agent_cfg.demo_pretrain_steps if self.pretrain_due else 0
+        for _ in range(steps):
+            self.stats = self.agent.update(None, self.demos.sample(self.agent_cfg.batch_size, self.agent.rng))
+        if steps:
+            self.progress.message(f"agent.demo_pretrain_steps: {steps} gradient steps on {len(self.demos)} "
+                                  f"demonstration steps")
 
     def advance(self, step: int, max_steps: int) -> Advance:
         agent, agent_cfg, buffer, num_envs = self.agent, self.agent_cfg, self.buffer, self.envs.num_envs
@@ -187,8 +225,9 @@ class DQNLoop(TrainLoop):
         if learning and self.iteration % agent_cfg.train_freq == 0:
             if isinstance(buffer, PrioritizedReplayBuffer):
                 buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, self.total, step)
-            for batch in buffer.sample_batches(agent_cfg.batch_size, agent_cfg.gradient_steps, agent.rng):
-                self.stats = agent.update(batch)
+            for batch in buffer.sample_batches(self.online_rows, agent_cfg.gradient_steps, agent.rng):
+                demos = self.demos.sample(self.demo_rows, agent.rng) if self.demo_rows else None
+                self.stats = agent.update(batch, demos)
                 buffer.update_priorities(batch.indices, agent.last_td_errors)
         return Advance(step, transitions.episode_returns, transitions.episode_lengths,
                        lambda stats=self.stats: {**stats, "charts/epsilon": agent.epsilon})
