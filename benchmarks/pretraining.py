@@ -245,7 +245,7 @@ def collection(quick: bool) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     from collection import measure_collection
 
-    return measure_collection(quick=quick)
+    return measure_collection(50_000, 5_000, 2) if quick else measure_collection()
 
 
 def print_tables(results: dict[str, Any]) -> None:
@@ -277,19 +277,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="collection: small sizes (a smoke run)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"machine": machine_info(), "seeds": args.seeds, "jobs": args.jobs}
+    # Sections may run in separate invocations: each records its own machine, commit and seeds, and a run of some
+    # sections keeps the others' results already in --out.
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="rlp_pretraining_") as tmp:
         ws = Workspace(Path(tmp))
         for section in args.sections:
             start = time.perf_counter()
+            info = {"machine": machine_info(), "seeds": args.seeds, "jobs": args.jobs}
             if section == "collection":
-                results["collection"] = collection(args.quick)
+                results["collection"] = {**info, **collection(args.quick)}
             elif section == "cartpole":
-                results["cartpole"] = cartpole(ws, args.seeds, args.jobs)
+                results["cartpole"] = {**info, **cartpole(ws, args.seeds, args.jobs)}
             elif section == "mountaincar":
-                results["mountaincar"] = mountaincar(ws, args.seeds, args.jobs)
+                results["mountaincar"] = {**info, **mountaincar(ws, args.seeds, args.jobs)}
             else:
-                results["breakout"] = breakout(ws, args.seeds, args.jobs, args.breakout_steps)
+                results["breakout"] = {**info, **breakout(ws, args.seeds, args.jobs, args.breakout_steps)}
             results[section]["section_seconds"] = time.perf_counter() - start
             write_json(args.out, results)
             print(f"{section}: {time.perf_counter() - start:.0f} s", file=sys.stderr)

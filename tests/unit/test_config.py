@@ -280,3 +280,9 @@ def test_experiment_config_has_no_undocumented_sections():
     names = {f.name for f in dataclasses.fields(ExperimentConfig)}
     # pretrain (rl_platform.pretrain.PretrainConfig) is optional and has no valid defaults (steps or epochs)
     assert names == {"agent_name", "agent", *SECTION_CLASSES, "pretrain", "seed"}
+
+
+@pytest.mark.parametrize("name", bundled_config_names())
+def test_every_bundled_config_validates(name):
+    cfg = load_experiment(name)
+    assert (cfg.pretrain is not None) == name.startswith(("bc_", "pretrain_"))
