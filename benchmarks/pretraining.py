@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -122,6 +123,28 @@ def steps_to_solve(metrics: dict[str, Any]) -> int | None:
     return int(metrics["global_step"]) if metrics["reached_stop_return"] else None
 
 
+def median_steps(steps: Sequence[int | None]) -> float | None:
+    """Median env steps to solve, an unsolved run counting as more than any solved one (None if that is the
+    median itself)."""
+    value = float(np.median([math.inf if s is None else s for s in steps]))
+    return None if math.isinf(value) else value
+
+
+def summarize_cartpole(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, rows in runs.items():
+        steps = [row["steps_to_solve"] for row in rows]
+        summary[name] = {"median_steps": median_steps(steps), "solved": sum(s is not None for s in steps),
+                         "runs": len(steps), "steps": steps}
+    scratch_median = summary["scratch"]["median_steps"]
+    for name in ("from_bc", "dqfd"):
+        ratio = None if scratch_median is None or summary[name]["median_steps"] is None \
+            else summary[name]["median_steps"] / scratch_median
+        summary[name].update(ratio_to_scratch=ratio,
+                             target_met=ratio is not None and ratio <= CARTPOLE_TARGET_RATIO)
+    return summary
+
+
 def cartpole(ws: Workspace, seeds: Sequence[int], jobs: int) -> dict[str, Any]:
     ws.train("cartpole_expert", CONFIGS / "dqn_cartpole.yaml", f"seed={EXPERT_SEED}")
     dataset = "bench/cartpole-expert-v0"
@@ -149,18 +172,7 @@ def cartpole(ws: Workspace, seeds: Sequence[int], jobs: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for (name, seed, _), metrics in zip(tasks, results, strict=True):
         runs[name].append({"seed": seed, "steps_to_solve": steps_to_solve(metrics), **metrics})
-    summary = {}
-    for name, rows in runs.items():
-        steps = [row["steps_to_solve"] for row in rows]
-        solved = [s for s in steps if s is not None]
-        summary[name] = {"median_steps": median(solved) if len(solved) == len(steps) else None,
-                         "solved": len(solved), "runs": len(steps), "steps": steps}
-    scratch_median = summary["scratch"]["median_steps"]
-    for name in ("from_bc", "dqfd"):
-        ratio = None if scratch_median is None or summary[name]["median_steps"] is None \
-            else summary[name]["median_steps"] / scratch_median
-        summary[name].update(ratio_to_scratch=ratio,
-                             target_met=ratio is not None and ratio <= CARTPOLE_TARGET_RATIO)
+    summary = summarize_cartpole(runs)
     return {"expert_dataset": collected, "summary": summary, "runs": runs, "target_ratio": CARTPOLE_TARGET_RATIO}
 
 
