@@ -8,11 +8,8 @@ shape (num_envs, *obs_shape), and returns one action per env (an array of shape 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import importlib.metadata
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ import torch
 
 from rl_platform.config import EnvConfig
 from rl_platform.datasets import DatasetError, Episode, dataset_id, dataset_root, write_episodes
-from rl_platform.env_factory import make_vector_env
+from rl_platform.env_factory import import_attribute, make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.policy import FunctionPolicy, Policy, reset_state
 from rl_platform.rollout import VectorStepper
@@ -73,13 +70,10 @@ def load_function(spec: str) -> Callable[[np.ndarray], Any]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UserError(f"--policy '{spec}' must be 'random' or 'package.module:function'.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        _, _, function = import_attribute(spec)
     except ImportError as exc:
         raise UserError(f"--policy '{spec}': cannot import module '{module_name}': {exc}.") from None
-    function = getattr(module, attr, None)
     if not callable(function):
         raise UserError(f"--policy '{spec}': module '{module_name}' has no function '{attr}'.")
     return function

@@ -37,21 +37,26 @@ def load_env_plugins() -> None:
             ep.load()
 
 
-def _resolve_factory(env_id: str) -> Callable[..., Any]:
-    """The callable named by 'package.module:factory'; the current directory is importable (as with
-    `python -m`), so `myenv:make` finds ./myenv.py."""
-    module_name, _, attr = env_id.partition(":")
+def import_attribute(spec: str) -> tuple[str, str, Any]:
+    """`(module, name, object or None)` for 'package.module:name', the current directory importable (as with
+    `python -m`, so `myenv:make` finds ./myenv.py); ImportError if the module cannot be imported."""
+    module_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
+    return module_name, attr, getattr(importlib.import_module(module_name), attr, None)
+
+
+def _resolve_factory(env_id: str) -> Callable[..., Any]:
+    """The callable named by 'package.module:factory'."""
     try:
-        module = importlib.import_module(module_name)
+        module_name, attr, factory = import_attribute(env_id)
     except ImportError as exc:
+        module_name, cwd = env_id.partition(":")[0], os.getcwd()
         raise ConfigError("env.id", f"cannot import module '{module_name}' of '{env_id}': {exc}. It is looked for "
                           f"in the current directory ({cwd}) and on sys.path: run from the folder that holds "
                           f"{module_name.split('.')[0]}.py (or its package), add that folder to PYTHONPATH, or "
                           "pip-install the package.") from None
-    factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError("env.id", f"module '{module_name}' has no callable '{attr}' "
                           f"(env.id 'package.module:factory' must name a function or class).")

@@ -7,7 +7,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from rl_platform import experiment
 from rl_platform.agents.dqn import dqn
@@ -16,20 +15,10 @@ from rl_platform.buffers import Batch
 from rl_platform.config import ModelConfig
 from rl_platform.datasets import Episode, write_episodes
 from rl_platform.errors import ConfigError
+from tests.unit.test_dqn_math import TableQ
 
 TINY = ["train.total_steps=600", "train.eval_every=600", "train.eval_episodes=2", "agent.learning_starts=100",
         "agent.buffer_size=200", "agent.batch_size=20", "agent.train_freq=2"]
-
-
-class TableQ(nn.Module):
-    """Q(s, .) = table[s] for integer-valued observations of shape (1,)."""
-
-    def __init__(self, rows: list[list[float]]) -> None:
-        super().__init__()
-        self.table = nn.Parameter(torch.tensor(rows, dtype=torch.float32))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.table[obs.reshape(obs.shape[0], -1)[:, 0].long()]
 
 
 def table_agent(**overrides) -> dqn.DQNAgent:
