@@ -10,7 +10,8 @@ idle machine, 100-199 next to three busy processes) all reached a confirmed 475 
 (median 50k steps, slowest 360k) and held it on the fresh evaluation (worst 454.2 against 451.25). One CI run
 before (of seed 0) did not: Hogwild's interleaving is not reproducible, so a run can end its budget unsolved
 (the tail reaches the budget's order). Such a rare failure must not fail the test, a broken agent must: the test
-trains three seeds and asks two of them to pass (a 1% failure rate per run fails it with probability 3e-4).
+trains three seeds and asks two of them to pass (a 1% failure rate per run fails it with probability 3e-4);
+the Acrobot test does the same.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ def train_and_report(run_dir, config: str, threshold: float, *overrides: str) ->
     return None
 
 
-def test_a3c_async_two_workers_solves_cartpole(tmp_path):
+def two_of_three_seeds(tmp_path, config: str, threshold: float) -> None:
+    """Seeds 0, 1, 2 of an async config: at most one may fall short (see the module docstring)."""
     failures = {}
     for seed in (0, 1, 2):
-        failure = train_and_report(tmp_path / f"seed{seed}", "a3c_cartpole.yaml", 475, f"seed={seed}")
+        failure = train_and_report(tmp_path / f"seed{seed}", config, threshold, f"seed={seed}")
         if failure is not None:
             failures[seed] = failure
     assert len(failures) <= 1, failures
+
+
+def test_a3c_async_two_workers_solves_cartpole(tmp_path):
+    two_of_three_seeds(tmp_path, "a3c_cartpole.yaml", 475)
 
 
 def test_a2c_sync_solves_cartpole(tmp_path):
@@ -51,7 +57,9 @@ def test_a2c_sync_solves_cartpole(tmp_path):
 
 
 def test_a3c_solves_acrobot(tmp_path):
-    train_and_check(tmp_path, "a3c_acrobot.yaml", -100)
+    # A clean-clone CI run on 2026-12-01 gave seed 0 a fresh evaluation of -106.3 (limit -105); six runs (seeds
+    # 0-5) beside it ended at -81 to -93 and held -80 to -87 fresh: the same irreproducible tail as CartPole.
+    two_of_three_seeds(tmp_path, "a3c_acrobot.yaml", -100)
 
 
 def test_a3c_solves_inverted_pendulum(tmp_path):
