@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numba
 
+from rl_platform.agents.tabular_q.dyna import dyna_step
 from rl_platform.agents.tabular_q.features import active_features
 from rl_platform.agents.tabular_q.rules import SARSA, epsilon_greedy, learn_one
 from rl_platform.envs.kernel import NumbaEnvDef, compiled_bodies
@@ -31,12 +32,14 @@ def fused_kernel(env_def: NumbaEnvDef) -> Callable:
 
     def train_steps(states, env_rng, elapsed, max_steps, params, q, spec, rule, gamma, schedule, start_step,
                     num_vector_steps, agent_rng, actions, features, obs, final_obs, rewards, terminations,
-                    truncations, next_features, running_returns, running_lengths, episode_returns, episode_lengths):
+                    truncations, next_features, running_returns, running_lengths, episode_returns, episode_lengths,
+                    model, planning):
         """Run `num_vector_steps` vector steps from global step `start_step`. `schedule` holds (eps start,
         eps end, eps steps, lr start, lr end, lr steps). `actions` holds SARSA's next actions between
         calls, `features` each env's current features. `obs`, `final_obs` (num_envs, *observation row),
         `rewards`, `terminations`, `truncations` (num_envs,) and `next_features` are scratch. Finished
-        episodes go to `episode_returns` / `episode_lengths`. Returns (episodes finished, sum of |TD error|)."""
+        episodes go to `episode_returns` / `episode_lengths`. `model` and `planning` (steps, expected):
+        Dyna-Q's (:mod:`.dyna`). Returns (episodes finished, sum of |TD error|)."""
         num_envs = states.shape[0]
         step = start_step
         finished = 0
@@ -56,6 +59,8 @@ def fused_kernel(env_def: NumbaEnvDef) -> Callable:
                 td_error, next_action = learn_one(q, rule, features[i], actions[i], reward, next_features,
                                                   terminations[i], gamma, lr, eps, agent_rng[i:i + 1])
                 abs_td += abs(td_error)
+                dyna_step(q, model, planning, features[i, 0], actions[i], reward, next_features[0],
+                          terminations[i], gamma, lr, agent_rng[i:i + 1])
                 running_returns[i] += reward
                 running_lengths[i] += 1
                 if done:

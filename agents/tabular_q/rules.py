@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numba
 
+from rl_platform.agents.tabular_q.dyna import dyna_step
 from rl_platform.envs.rng import next_uniform
 
 Q_LEARNING, DOUBLE_Q, SARSA, EXPECTED_SARSA = 0, 1, 2, 3
@@ -131,9 +132,10 @@ def learn_one(q, rule, features, action, reward, next_features, terminated, gamm
 
 @numba.njit(_nrt=False)
 def learn_batch(q, rule, features, actions, rewards, next_features, terminations, dones, valid, current_features,
-                gamma, lr, eps, rng, pending):
-    """One vector step of transitions, env by env (the order the fused kernel uses). For SARSA, `pending`
-    receives the next action of each env: a' where the episode goes on, a fresh draw for the new
+                gamma, lr, eps, rng, pending, model, planning):
+    """One vector step of transitions, env by env (the order the fused kernel uses): each env's update, then
+    Dyna-Q's model update and planning (:func:`~rl_platform.agents.tabular_q.dyna.dyna_step`). For SARSA,
+    `pending` receives the next action of each env: a' where the episode goes on, a fresh draw for the new
     episode's first observation (`current_features`) where it ended. Returns the sum of |TD error|."""
     abs_td = 0.0
     for i in range(features.shape[0]):
@@ -142,6 +144,8 @@ def learn_batch(q, rule, features, actions, rewards, next_features, terminations
                                               terminations[i], gamma, lr, eps, rng[i:i + 1])
             abs_td += abs(td_error)
             pending[i] = next_action
+            dyna_step(q, model, planning, features[i, 0], actions[i], rewards[i], next_features[i, 0],
+                      terminations[i], gamma, lr, rng[i:i + 1])
         if rule == SARSA and (dones[i] or not valid[i]):
             pending[i] = epsilon_greedy(q, current_features[i], eps, rng[i:i + 1])
     return abs_td

@@ -19,7 +19,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rl_platform.agents.tabular_q.features import DISCRETE, active_features_batch, feature_spec
+from rl_platform.agents.tabular_q.dyna import MAX_MODEL_ENTRIES, CountModel
+from rl_platform.agents.tabular_q.features import DISCRETE, FeatureSpec, active_features_batch, feature_spec
 from rl_platform.agents.tabular_q.fused import fused_kernel
 from rl_platform.agents.tabular_q.rules import RULES, SARSA, act_batch, learn_batch
 from rl_platform.config import ExperimentConfig, option
@@ -60,6 +61,12 @@ class TabularQConfig:
     obs_low: list[float] | None = option(None, "lower end of each observation dimension's range for bins/tiles "
                                          "(null: the observation space's bounds)")
     obs_high: list[float] | None = option(None, "upper end of each dimension's range (null: the space's bounds)")
+    planning_steps: int = option(0, "Dyna-Q: simulated Q-learning updates from a count-based model of the env "
+                                 "after every real step (0: plain Q-learning; needs rule q_learning and a "
+                                 "discrete observation space)", ge=0)
+    planning_update: str = option("sample", "Dyna-Q's planning update: 'sample' (Q-learning on an outcome drawn "
+                                  "from the model, at lr) or 'expected' (the model's expectation, no step size)",
+                                  choices=("sample", "expected"))
     fused: bool = option(True, "on Numba vector envs, run act -> step -> learn in one compiled kernel")
 
 
@@ -82,6 +89,8 @@ class TabularQAgent(StatelessPolicy):
             raise ConfigError("agent.bins", f"the Q-table would have {np.prod(shape):,} entries {shape}; "
                               "use fewer bins or tilings.")
         self.q = np.full(shape, cfg.q_init / self.spec.num_active)
+        self.model = dyna_model(cfg, self.spec, int(action_space.n))
+        self.planning = np.array([cfg.planning_steps, cfg.planning_update == "expected"], dtype=np.int64)
         self.rng = seed_streams(seed, num_envs)  # one SplitMix64 stream per env
         self.epsilon = cfg.exploration_initial_eps
         self.lr = cfg.lr
@@ -123,7 +132,8 @@ class TabularQAgent(StatelessPolicy):
         current = self.features(obs) if self.rule == SARSA and obs is not None else next_features
         abs_td = learn_batch(self.q, self.rule, self.features(batch.obs), np.asarray(batch.actions, dtype=np.int64),
                              np.asarray(batch.rewards, dtype=np.float64), next_features, batch.terminations, dones,
-                             batch.valid, current, self.cfg.gamma, self.lr, self.epsilon, self.rng, self.pending)
+                             batch.valid, current, self.cfg.gamma, self.lr, self.epsilon, self.rng, self.pending,
+                             self.model, self.planning)
         self.pending_ready = self.rule == SARSA
         return {"td_error": abs_td / max(int(batch.valid.sum()), 1)}
 
@@ -134,16 +144,36 @@ class TabularQAgent(StatelessPolicy):
         return self.q.sum(axis=0).argmax(axis=1)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"q": self.q, "rng": self.rng, "pending": self.pending, "pending_ready": self.pending_ready}
+        return {"q": self.q, "rng": self.rng, "pending": self.pending, "pending_ready": self.pending_ready,
+                "model": self.model.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["q"].shape != self.q.shape:
             raise EnvError(f"checkpoint Q-table has shape {state['q'].shape}, this agent {self.q.shape}.")
         self.q[...] = state["q"]
+        if "model" in state:  # checkpoints from before Dyna-Q have none (and no planning)
+            self.model.load_state_dict(state["model"])
         if state["rng"].shape == self.rng.shape:  # an eval agent may have another number of envs
             self.rng[:] = state["rng"]
             self.pending[:] = state["pending"]
             self.pending_ready = bool(state["pending_ready"])
+
+
+def dyna_model(cfg: TabularQConfig, spec: FeatureSpec, num_actions: int) -> CountModel:
+    """Dyna-Q's count model (an empty 0 x 0 one when agent.planning_steps is 0), or a ConfigError saying why not."""
+    if cfg.planning_steps == 0:
+        return CountModel.allocate(0, 0)
+    if cfg.rule != "q_learning":
+        raise ConfigError("agent.planning_steps", f"Dyna-Q plans with Q-learning updates; set agent.rule: "
+                          f"q_learning (got {cfg.rule!r}) or agent.planning_steps: 0.")
+    if spec.kind != DISCRETE or spec.num_active != 1:
+        raise ConfigError("agent.planning_steps", "Dyna-Q's count model needs a discrete observation space "
+                          "(a plain table, agent.discretization: none); this env's is continuous.")
+    num_states = spec.num_features
+    if num_states * num_actions * num_states > MAX_MODEL_ENTRIES:
+        raise ConfigError("agent.planning_steps", f"the count model would have {num_states:,} x {num_actions} x "
+                          f"{num_states:,} entries (more than {MAX_MODEL_ENTRIES:,}).")
+    return CountModel.allocate(num_states, num_actions)
 
 
 def schedule_params(cfg: TabularQConfig, total_steps: int) -> np.ndarray:
@@ -226,7 +256,8 @@ class FusedLoop:
             env.states, env.rng, env.elapsed, env.max_episode_steps, env.params, agent.q, agent.spec,
             agent.rule, cfg.gamma, schedule_params(cfg, self.total_steps), step, vector_steps, agent.rng,
             self.actions, self.features, self.obs[0], self.obs[1], *self.step_outputs, self.next_features,
-            self.running_returns, self.running_lengths, self.episode_returns, self.episode_lengths)
+            self.running_returns, self.running_lengths, self.episode_returns, self.episode_lengths, agent.model,
+            agent.planning)
         done_steps = vector_steps * envs.num_envs
         agent.set_schedules(step + done_steps, self.total_steps)
         return Chunk(done_steps, self.episode_returns[:finished].copy(), self.episode_lengths[:finished].copy(),
