@@ -38,13 +38,13 @@ DYNA_Q: dict[str, tuple[float, int, dict[str, tuple[str, list[str]]]]] = {
     "FrozenLake8x8-v1": (0.01, 100, {
         "q_learning": ("tabular_q_frozenlake8x8.yaml", []),
         "dyna_config_n0": ("dyna_q_frozenlake8x8.yaml", ["agent.planning_steps=0"]),
-        "dyna_q_sample": ("dyna_q_frozenlake8x8.yaml", []),
+        "dyna_q_sample": ("dyna_q_frozenlake8x8.yaml", ["agent.planning_update=sample"]),
         "dyna_q_expected": ("dyna_q_frozenlake8x8.yaml", ["agent.planning_update=expected"]),
     }),
     "Taxi-v4": (0.01, 20, {
         "q_learning": ("tabular_q_taxi.yaml", []),
         "dyna_config_n0": ("dyna_q_taxi.yaml", ["agent.planning_steps=0"]),
-        "dyna_q_sample": ("dyna_q_taxi.yaml", []),
+        "dyna_q_sample": ("dyna_q_taxi.yaml", ["agent.planning_update=sample"]),
         "dyna_q_expected": ("dyna_q_taxi.yaml", ["agent.planning_update=expected"]),
     }),
 }
