@@ -210,7 +210,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 # Keys whose value may be a name standing for `{name: <value>}` (the short form), so `agent.lr=...` and
 # `model.encoder.channels=...` also work on `agent: dqn` and `model.encoder: cnn`.
-SHORT_FORMS = {"agent", "pretrain.objective",
+SHORT_FORMS = {"agent", "pretrain.objective", "pretrain.objective.model",  # the world_model objective's model
                *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if "component" in f.metadata)}
 
 

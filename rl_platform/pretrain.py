@@ -59,8 +59,8 @@ class PretrainConfig:
         None, "the dataset: a Minari dataset id (e.g. 'cartpole/dqn-expert-v0', under $MINARI_DATASETS_PATH, "
         "else ~/.minari/datasets) or a dataset directory; its spaces must be the env's (required)")
     objective: Component = component_option(
-        OBJECTIVES, "bc", "the objective: bc, dynamics, inverse, contrastive, reconstruction (or a plugin's), "
-        "a name or {name: <objective>, <option>: ...}")
+        OBJECTIVES, "bc", "the objective: bc, dynamics, inverse, contrastive, reconstruction, world_model (or a "
+        "plugin's), a name or {name: <objective>, <option>: ...}")
     steps: int | None = option(None, "gradient steps to train for (sets train.total_steps); exactly one of "
                                "steps and epochs", ge=1)
     epochs: float | None = option(None, "passes over the training split instead: ceil(epochs x transitions / "
@@ -153,7 +153,10 @@ class PretrainLoop(TrainLoop):
             if source is not None and len(source) == 0:
                 raise ConfigError("pretrain.objective", f"its pairs {self.objective.pair_offset} steps apart do not "
                                   f"fit in any episode of the {name} split; lower the offset.")
-        parameters = trainable_parameters(self.network.model) + trainable_parameters(self.objective)
+        if run.resumed is None:
+            self.objective.setup(self.train_source.batch(self.train_source.anchors))
+        network_parameters = trainable_parameters(self.network.model) if self.objective.trains_network else []
+        parameters = network_parameters + trainable_parameters(self.objective)
         if not parameters:
             raise ConfigError("model.freeze", "leaves nothing to train: every parameter is frozen.")
         self.optimizer = torch.optim.AdamW(parameters, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -168,7 +171,8 @@ class PretrainLoop(TrainLoop):
         self.stopped_early = False
         self.restored_step: int | None = None
         if not self.objective.trains_policy:
-            run.progress.message(f"pretrain.objective '{self.cfg.objective.name}' trains the encoder, not the "
+            trains = "the encoder" if self.objective.trains_network else "its own model"
+            run.progress.message(f"pretrain.objective '{self.cfg.objective.name}' trains {trains}, not the "
                                  "policy: no periodic evaluations in the env (train.eval_every=0); the final one "
                                  "is of an untrained policy head.")
 

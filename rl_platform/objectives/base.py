@@ -9,7 +9,7 @@ them; the agent's network (:class:`AgentNetwork`) is held beside the module tree
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,9 +70,11 @@ class Objective(nn.Module):
     """A pretraining loss on the agent's network plus the objective's own modules.
 
     Subclasses implement :meth:`loss`; `trains_policy` says whether the loss trains the policy output (then
-    greedy evaluations in the env mean something); `pair_offset` > 0 asks for batches with `future_obs`."""
+    greedy evaluations in the env mean something), `trains_network` whether it trains the agent's network at all
+    (not so for a world model); `pair_offset` > 0 asks for batches with `future_obs`."""
 
     trains_policy = False
+    trains_network = True
 
     def __init__(self, network: AgentNetwork) -> None:
         super().__init__()
@@ -86,28 +88,16 @@ class Objective(nn.Module):
     def after_step(self) -> None:
         """Called after each optimizer step (e.g. to move a momentum target encoder)."""
 
+    def setup(self, data: Batch) -> None:
+        """Called once before the first step of a fresh run with the whole training split (e.g. to fit
+        normalisation statistics, kept as buffers so that a resumed run has them)."""
+
 
 def build_objective(objective: Component, network: AgentNetwork, observation_space: gym.Space,
                     action_space: gym.Space) -> Objective:
     """The objective `objective` (a registered name and its options) for `network` on these spaces."""
     spec = OBJECTIVES.get(objective.name, "pretrain.objective")
     return spec.build(network, observation_space, action_space, objective.options)
-
-
-def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int) -> nn.Sequential:
-    """Linear layers of `hidden_sizes` with ReLU between, then a linear layer to `out_dim` ([] : one layer)."""
-    layers: list[nn.Module] = []
-    for width in hidden_sizes:
-        layers += [nn.Linear(in_dim, width), nn.ReLU()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
-
-
-def check_widths(hidden_sizes: Sequence[int], key: str = "hidden_sizes") -> None:
-    """A ConfigError naming `key` if a layer width is below 1 (for an options dataclass's __post_init__)."""
-    if any(width < 1 for width in hidden_sizes):
-        raise ConfigError(key, f"every width must be at least 1, got {list(hidden_sizes)}.")
 
 
 class ObservationLoss:

@@ -18,14 +18,13 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from rl_platform.nn.layers import check_widths, mlp
 from rl_platform.objectives.base import (
     ActionInput,
     AgentNetwork,
     Batch,
     Objective,
     ObservationLoss,
-    check_widths,
-    mlp,
 )
 from rl_platform.options import option
 from rl_platform.registry import OBJECTIVES, ComponentSpec

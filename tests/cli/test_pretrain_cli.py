@@ -261,3 +261,24 @@ def test_mistakes_are_one_line_errors(args, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("rlp: error: ") and message in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())  # no run directory left behind
+
+
+@pytest.mark.parametrize(("model", "next_obs_figure"), [("mlp", "next_obs"), ("ensemble", "next_obs_mse")])
+def test_world_model_objective_trains_its_model_and_leaves_the_network(tmp_path, model, next_obs_figure):
+    """`pretrain.objective: {name: world_model, model: ...}`: the model (with its normaliser statistics) is in the
+    checkpoint's objective entry, its held-out next-observation error falls, and the agent's network is
+    untouched."""
+    run_dir = tmp_path / "run"
+    metrics = pretrain(run_dir, "bc_cartpole", "pretrain.objective=world_model", f"pretrain.objective.model={model}",
+                       "pretrain.objective.model.hidden_sizes=[64,64]", "pretrain.steps=400", "pretrain.lr=3e-3")
+    assert metrics["pretrain"]["objective"] == "world_model"
+    objective = load_checkpoint(run_dir / "checkpoints" / "latest.pt")["objective"]
+    assert {"model.norm.obs.mean", "model.norm.delta.std"} <= set(objective)
+    assert not torch.equal(objective["model.norm.obs.std"], torch.ones(4))  # fitted on the training split
+    assert tags(run_dir)["pretrain/val_world_model_loss"] == [20 * k for k in range(1, 21)]
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    errors = [event.value for event in events.Scalars(f"pretrain/val_{next_obs_figure}")]
+    assert min(errors) < 0.2 * errors[0], errors  # normalised units: 1 is the state change's own variance
+    pretrain(tmp_path / "one_step", "bc_cartpole", "pretrain.objective=world_model", "pretrain.steps=1")
+    assert_same(model_state(tmp_path / "one_step"), model_state(run_dir))  # same seed: the network never moved

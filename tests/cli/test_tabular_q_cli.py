@@ -40,9 +40,11 @@ def test_continuous_observations_without_discretization_is_a_config_error(run_rl
     assert "agent.obs_low" in result.stderr and "unbounded" in result.stderr
 
 
-@pytest.mark.parametrize("rule", ["q_learning", "sarsa"])
-def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, rule):
-    overrides = [f"agent.rule={rule}", "train.total_steps=3000000", "train.eval_every=0",
+@pytest.mark.parametrize(("rule", "planning_steps"), [("q_learning", 0), ("sarsa", 0), ("q_learning", 3)])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, rule, planning_steps):
+    """Also for Dyna-Q (planning_steps 3): its count model is checkpointed and continues exactly."""
+    overrides = [f"agent.rule={rule}", f"agent.planning_steps={planning_steps}", "train.total_steps=3000000",
+                 "train.eval_every=0",
                  "train.checkpoint_every=0", "train.eval_episodes=10"]
     cfg = experiment.load_experiment(CONFIGS / "tabular_q_frozenlake8x8.yaml", overrides)
     experiment.train(cfg, tmp_path / "whole", quiet=True)
@@ -69,4 +71,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
     split = load_checkpoint(tmp_path / "split" / "checkpoints" / "latest.pt")
     assert whole["global_step"] == split["global_step"] == 3_000_000
     np.testing.assert_array_equal(whole["agent"]["q"], split["agent"]["q"])
+    for name, array in whole["agent"]["model"].items():
+        np.testing.assert_array_equal(array, split["agent"]["model"][name], err_msg=name)
+    assert (whole["agent"]["model"]["totals"].sum() == 3_000_000) == (planning_steps > 0)
     np.testing.assert_array_equal(whole["loop"]["env"]["states"], split["loop"]["env"]["states"])

@@ -1,0 +1,94 @@
+"""`mlp`: a deterministic world model for vector observations (importing this module registers it).
+
+An MLP on [normalised observation, action] predicts the normalised state change (next_obs - obs, normalised by
+its statistics on the training data), the reward and a termination logit; the loss is the mean squared error on
+the first two and binary cross-entropy on the third. Deterministic: on a stochastic env it predicts the mean
+next state, which is what the `ensemble` and `gan` models are for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rl_platform.nn.layers import check_widths, mlp
+from rl_platform.options import option
+from rl_platform.registry import WORLD_MODELS, ComponentSpec
+from rl_platform.world_models.base import Imagined, Normalizer, Transition, WorldModel, vector_spaces
+
+
+@dataclass
+class MLPModelConfig:
+    """Options of the `mlp` world model."""
+
+    hidden_sizes: list[int] = option([200, 200], "hidden layers of the MLP")
+    reward_weight: float = option(1.0, "weight of the reward loss (mean squared error)", ge=0)
+    termination_weight: float = option(1.0, "weight of the termination loss (binary cross-entropy)", ge=0)
+
+    def __post_init__(self) -> None:
+        check_widths(self.hidden_sizes)
+
+
+class DeltaTargets(nn.Module):
+    """The normalisers of a vector model: inputs (observations) and targets (state changes)."""
+
+    def __init__(self, obs_dim: int) -> None:
+        super().__init__()
+        self.obs = Normalizer(obs_dim)
+        self.delta = Normalizer(obs_dim)
+
+    def fit(self, data: Transition) -> None:
+        self.obs.fit(data.obs)
+        self.delta.fit(data.next_obs.float() - data.obs.float())
+
+    def target(self, data: Transition) -> torch.Tensor:
+        """The normalised state change the model should predict."""
+        return self.delta(data.next_obs.float() - data.obs.float())
+
+    def next_obs(self, obs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return obs.float() + self.delta.inverse(delta)
+
+
+class MLPWorldModel(WorldModel):
+    """mlp([obs, action]) -> (normalised delta, reward, termination logit)."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, cfg: MLPModelConfig) -> None:
+        super().__init__(observation_space, action_space)
+        self.cfg = cfg
+        self.spaces = vector_spaces(observation_space, action_space, "mlp")
+        self.norm = DeltaTargets(self.spaces.obs_dim)
+        self.net = mlp(self.spaces.obs_dim + self.spaces.action_dim, cfg.hidden_sizes, self.spaces.obs_dim + 2)
+
+    def fit_normalizer(self, data: Transition) -> None:
+        self.norm.fit(data)
+
+    def predict(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(normalised delta (B, D), reward (B,), termination logit (B,))."""
+        out = self.net(torch.cat([self.norm.obs(obs.float()), self.spaces.action_input(actions)], dim=-1))
+        return out[:, :-2], out[:, -2], out[:, -1]
+
+    def loss(self, data: Transition) -> tuple[torch.Tensor, dict[str, float]]:
+        delta, reward, termination = self.predict(data.obs, data.actions)
+        delta_loss = (delta - self.norm.target(data)).pow(2).mean()
+        reward_loss = (reward - data.rewards.float()).pow(2).mean()
+        termination_loss = nn.functional.binary_cross_entropy_with_logits(termination, data.terminations.float())
+        total = delta_loss + self.cfg.reward_weight * reward_loss + self.cfg.termination_weight * termination_loss
+        return total, {"next_obs": float(delta_loss.detach()), "reward": float(reward_loss.detach()),
+                       "termination": float(termination_loss.detach())}
+
+    @torch.no_grad()
+    def sample(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None) -> Imagined:
+        delta, reward, termination = self.predict(obs, actions)
+        return Imagined(self.norm.next_obs(obs, delta), reward, termination > 0, torch.zeros_like(reward))
+
+    @torch.no_grad()
+    def point_prediction(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.norm.next_obs(obs, self.predict(obs, actions)[0])
+
+
+WORLD_MODELS.register("mlp", ComponentSpec(
+    "mlp", MLPModelConfig, MLPWorldModel,
+    "deterministic MLP: state change, reward and termination from [observation, action] (vector observations)"))
