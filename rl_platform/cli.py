@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--seed", type=int, default=0, help="seed of the episode split, the random encoder and "
                        "the probes' fits")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
+    model_eval = sub.add_parser("model-eval", help="open-loop errors of a run's learned world model against the "
+                                "real env, from the same random-policy states")
+    model_eval.add_argument("run_dir")
+    model_eval.add_argument("--horizon", type=int, default=10, help="open-loop steps (default 10)")
+    model_eval.add_argument("--num-envs", type=int, default=256, help="start states (one per env, default 256)")
+    model_eval.add_argument("--seed", type=int, default=0, help="seed of the env reset and the random actions")
+    model_eval.add_argument("--json", action="store_true", help="print one JSON object")
     col = sub.add_parser("collect", help="roll out a run's policy, random actions or a function and write the "
                          "episodes as a Minari dataset")
     col.add_argument("--from", dest="run_dir", metavar="RUN_DIR", help="a trained run: its greedy policy, in its env")
@@ -135,6 +142,14 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_eval(args: argparse.Namespace) -> int:
+    from rl_platform.model_eval import evaluate_model, format_model_eval
+
+    result = evaluate_model(args.run_dir, args.horizon, args.num_envs, args.seed)
+    print(json.dumps(result) if args.json else format_model_eval(result))
+    return 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     from rl_platform.collect import collect, format_summary
     from rl_platform.datasets import dataset_id
@@ -191,8 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rl_platform.run import TrainingInterrupted
 
     try:
-        return {"train": _train, "pretrain": _train, "probe": _probe, "collect": _collect, "eval": _eval,
-                "list": _list}[args.command](args)
+        return {"train": _train, "pretrain": _train, "probe": _probe, "model-eval": _model_eval, "collect": _collect,
+                "eval": _eval, "list": _list}[args.command](args)
     except UserError as exc:
         print(f"rlp: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
