@@ -8,9 +8,13 @@
   n = 50 with sample updates (as published) and with expected updates. Target: >= 5x fewer episodes with n = 50
   than the better of the two n = 0 runs.
   Runs that never hold the optimum within their config's budget count as slower than any that do.
+* Model accuracy (`accuracy`): `mlp` and `ensemble` world models trained offline (`rlp pretrain`,
+  `pretrain.objective: world_model`, 5000 gradient steps) on 100k random-policy transitions of CartPole, Acrobot
+  and Pendulum (`rlp collect --policy random`), then `rlp model-eval --horizon 10`: the open-loop mean squared
+  error per observation dimension at 1 and 10 steps from 1000 random-policy states, next to "no change".
 
 Usage:
-    .venv/bin/python benchmarks/world_models.py [--seeds 0 1 2 3 4 5 6 7 8 9] [--out JSON]
+    .venv/bin/python benchmarks/world_models.py [--sections dyna_q accuracy] [--seeds 0 1 ... 9] [--out JSON]
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from common import REPO_ROOT, format_table, machine_info, median, write_json
+from pretraining import Workspace
 
 from rl_platform import experiment
 from rl_platform.agents.tabular_q.measure import episodes_to_optimal
@@ -98,20 +104,73 @@ def print_dyna_q(results: dict[str, Any]) -> None:
     print(format_table(["env", "variant", "n", "held", "median episodes", "fewer vs best n=0", "episodes"], rows))
 
 
+# env -> (config with the agent whose spaces fit, overrides)
+ACCURACY_ENVS: dict[str, tuple[str, list[str]]] = {
+    "rlp/CartPole-v1": ("bc_cartpole.yaml", []),
+    "rlp/Acrobot-v1": ("bc_cartpole.yaml", ["env.id=rlp/Acrobot-v1"]),
+    "rlp/Pendulum-v1": ("a3c_pendulum.yaml", []),
+}
+ACCURACY_MODELS = ("mlp", "ensemble")
+ACCURACY_DATA_STEPS, ACCURACY_TRAIN_STEPS, ACCURACY_HORIZON, ACCURACY_STATES = 100_000, 5000, 10, 1000
+
+
+def accuracy() -> dict[str, Any]:
+    results: dict[str, Any] = {"data_steps": ACCURACY_DATA_STEPS, "train_steps": ACCURACY_TRAIN_STEPS,
+                               "horizon": ACCURACY_HORIZON, "states": ACCURACY_STATES}
+    with tempfile.TemporaryDirectory(prefix="rlp_world_models_") as tmp:
+        ws = Workspace(Path(tmp))
+        for env_id, (config, overrides) in ACCURACY_ENVS.items():
+            name = f"bench/{env_id.split('/')[1].split('-')[0].lower()}-random-v0"
+            ws.rlp("collect", "--policy", "random", "--env", env_id, "--num-envs", "64", "--steps",
+                   str(ACCURACY_DATA_STEPS), "--out", name, "--seed", "0", "--json")
+            env_results: dict[str, Any] = {}
+            for model in ACCURACY_MODELS:
+                run = f"{name.split('/')[1]}_{model}"
+                metrics = ws.train(run, CONFIGS / config, *overrides, f"pretrain.dataset={name}",
+                                   "pretrain.objective=world_model", f"pretrain.objective.model={model}",
+                                   f"pretrain.steps={ACCURACY_TRAIN_STEPS}", "pretrain.batch_size=256",
+                                   "pretrain.lr=1e-3", "train.eval_episodes=1", command="pretrain")
+                report = json.loads(ws.rlp("model-eval", str(ws.run_dir(run)), "--horizon", str(ACCURACY_HORIZON),
+                                           "--num-envs", str(ACCURACY_STATES), "--json"))
+                env_results[model] = {**report, "pretrain_seconds": metrics["wall_seconds"]}
+                print(f"{env_id} {model}: 1-step {report['one_step_mse']:.3g}, {ACCURACY_HORIZON}-step "
+                      f"{report['horizon_mse']}", file=sys.stderr)
+            results[env_id] = env_results
+    return results
+
+
+def print_accuracy(results: dict[str, Any]) -> None:
+    rows = []
+    for env_id, env_results in results.items():
+        if not isinstance(env_results, dict) or env_id not in ACCURACY_ENVS:
+            continue
+        for model, r in env_results.items():
+            rows.append([env_id, model, f"{r['one_step_mse']:.3g}", f"{r['no_change_mse'][0]:.3g}",
+                         f"{r['mse'][-1]:.3g}", f"{r['no_change_mse'][-1]:.3g}", r["compared"][-1]])
+    print(format_table(["env", "model", "1-step mse", "no change", f"{ACCURACY_HORIZON}-step mse", "no change",
+                        "envs at the last step"], rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--sections", nargs="+", default=["dyna_q"], choices=["dyna_q"])
+    parser.add_argument("--sections", nargs="+", default=["dyna_q", "accuracy"], choices=["dyna_q", "accuracy"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for section in args.sections:
         start = time.perf_counter()
-        info = {"machine": machine_info(), "seeds": args.seeds}
-        results[section] = {**info, **dyna_q(args.seeds)}
+        info = {"machine": machine_info()}
+        if section == "dyna_q":
+            results[section] = {**info, "seeds": args.seeds, **dyna_q(args.seeds)}
+        else:
+            results[section] = {**info, **accuracy()}
         results[section]["section_seconds"] = time.perf_counter() - start
         write_json(args.out, results)
-    print_dyna_q({k: v for k, v in results["dyna_q"].items() if k in DYNA_Q})
+    if "dyna_q" in results:
+        print_dyna_q({k: v for k, v in results["dyna_q"].items() if k in DYNA_Q})
+    if "accuracy" in results:
+        print_accuracy(results["accuracy"])
     print(f"wrote {args.out}")
 
 
