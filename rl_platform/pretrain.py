@@ -34,7 +34,7 @@ from rl_platform.checkpoint import restore_rng_state, rng_state
 from rl_platform.components import Component, component_option
 from rl_platform.datasets import Transitions, load_transitions
 from rl_platform.env_factory import make_vector_env
-from rl_platform.errors import ConfigError, UserError
+from rl_platform.errors import ConfigError, TrainingFailed, UserError
 from rl_platform.nn.pretrained import trainable_parameters
 from rl_platform.objectives import BatchSource, build_objective
 from rl_platform.options import option
@@ -170,6 +170,7 @@ class PretrainLoop(TrainLoop):
         self.last_validation_step = -1
         self.stopped_early = False
         self.restored_step: int | None = None
+        self.failure: str | None = None  # why training cannot go on (a non-finite loss)
         if not self.objective.trains_policy:
             trains = "the encoder" if self.objective.trains_network else "its own model"
             run.progress.message(f"pretrain.objective '{self.cfg.objective.name}' trains {trains}, not the "
@@ -177,15 +178,34 @@ class PretrainLoop(TrainLoop):
                                  "is of an untrained policy head.")
 
     # -- training ----------------------------------------------------------------------------
+    def _non_finite(self, step: int, loss: torch.Tensor, stats: dict[str, float]) -> str | None:
+        """Why the loss of gradient step `step + 1` must not reach the weights (it is not finite), or None."""
+        if math.isfinite(loss.item()):
+            return None
+        bad = [name for name, value in stats.items() if not math.isfinite(value)] or ["loss"]
+        return (f"pretrain.objective '{self.cfg.objective.name}': the {', '.join(bad)} loss is {loss.item()} at "
+                f"gradient step {step + 1}; the weights of step {step} are kept. Lower pretrain.lr, or check the "
+                "dataset for inf/NaN values.")
+
     def _steps_to_validation(self, step: int) -> int:
         every = self.cfg.validate_every
         return every - step % every if every > 0 and self.val_source is not None else MAX_CHUNK
 
     def advance(self, step: int, max_steps: int) -> Advance:
+        # A non-finite loss ends the chunk before its step; the next call raises TrainingFailed, so the trainer's
+        # checkpoint holds the last finite weights under their own step count.
+        if self.failure is not None:
+            raise TrainingFailed(self.failure)
         count = min(max_steps, self._steps_to_validation(step), MAX_CHUNK)
         sums: dict[str, float] = defaultdict(float)
-        for _ in range(count):
+        for done in range(count):
             loss, stats = self.objective.loss(self.train_source.sample(self.cfg.batch_size, self.rng))
+            self.failure = self._non_finite(step + done, loss, stats)
+            if self.failure is not None:
+                if done == 0:
+                    raise TrainingFailed(self.failure)
+                count = done
+                break
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

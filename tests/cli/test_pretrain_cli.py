@@ -310,3 +310,33 @@ def test_rlp_model_eval_of_a_run_without_a_world_model_is_a_one_line_error(bc_ru
     assert "has no world model: it is a pretraining run of objective 'bc'" in error
     assert "pretrain.objective=world_model" in error
     assert cli.main(["model-eval", str(bc_run), "--horizon", "0"]) == 2
+
+
+def test_a_non_finite_loss_stops_with_a_checkpoint_of_the_last_finite_weights(tmp_path, monkeypatch):
+    """The 7th gradient step's world-model loss is NaN: the run stops before it touches the weights, naming the
+    loss and the step, and its checkpoint holds the weights of step 6 under step 6."""
+    from rl_platform.errors import TrainingFailed
+    from rl_platform.objectives.world_model import WorldModelObjective
+
+    original, calls = WorldModelObjective.loss, []
+
+    def nan_on_the_seventh(self, batch):
+        loss, figures = original(self, batch)
+        calls.append(1)
+        if len(calls) == 7:
+            return loss * float("nan"), {**figures, "next_obs": float("nan")}
+        return loss, figures
+
+    monkeypatch.setattr(WorldModelObjective, "loss", nan_on_the_seventh)
+    with pytest.raises(TrainingFailed, match=r"the next_obs loss is nan at gradient step 7; the weights of step 6"):
+        pretrain(tmp_path / "run", "bc_cartpole", "pretrain.objective=world_model", "pretrain.steps=50",
+                 "pretrain.validate_every=0")
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    assert checkpoint["global_step"] == 6
+    assert all(torch.isfinite(value).all() for value in checkpoint["objective"].values())
+    monkeypatch.setattr(WorldModelObjective, "loss", original)
+    calls.clear()
+    pretrain(tmp_path / "six", "bc_cartpole", "pretrain.objective=world_model", "pretrain.steps=6",
+             "pretrain.validate_every=0")
+    six = load_checkpoint(tmp_path / "six" / "checkpoints" / "latest.pt")["objective"]
+    assert all(torch.equal(six[key], checkpoint["objective"][key]) for key in six)  # the same 6 steps
