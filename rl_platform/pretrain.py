@@ -178,12 +178,12 @@ class PretrainLoop(TrainLoop):
                                  "is of an untrained policy head.")
 
     # -- training ----------------------------------------------------------------------------
-    def _non_finite(self, step: int, loss: torch.Tensor, stats: dict[str, float]) -> str | None:
+    def _non_finite(self, step: int, loss: float, stats: dict[str, float]) -> str | None:
         """Why the loss of gradient step `step + 1` must not reach the weights (it is not finite), or None."""
-        if math.isfinite(loss.item()):
+        if math.isfinite(loss):
             return None
         bad = [name for name, value in stats.items() if not math.isfinite(value)] or ["loss"]
-        return (f"pretrain.objective '{self.cfg.objective.name}': the {', '.join(bad)} loss is {loss.item()} at "
+        return (f"pretrain.objective '{self.cfg.objective.name}': the {', '.join(bad)} loss is {loss} at "
                 f"gradient step {step + 1}; the weights of step {step} are kept. Lower pretrain.lr, or check the "
                 "dataset for inf/NaN values.")
 
@@ -200,7 +200,8 @@ class PretrainLoop(TrainLoop):
         sums: dict[str, float] = defaultdict(float)
         for done in range(count):
             loss, stats = self.objective.loss(self.train_source.sample(self.cfg.batch_size, self.rng))
-            self.failure = self._non_finite(step + done, loss, stats)
+            loss_value = loss.item()
+            self.failure = self._non_finite(step + done, loss_value, stats)
             if self.failure is not None:
                 if done == 0:
                     raise TrainingFailed(self.failure)
@@ -210,7 +211,7 @@ class PretrainLoop(TrainLoop):
             loss.backward()
             self.optimizer.step()
             self.objective.after_step()
-            sums["loss"] += loss.item()
+            sums["loss"] += loss_value
             for name, value in stats.items():
                 sums[name] += value
         self.step = step + count

@@ -50,10 +50,6 @@ class CountModel(NamedTuple):
                    np.zeros((s, a), np.int64), np.zeros((s, a, s), np.int64), np.zeros((s, a), np.int64),
                    np.zeros(s * a, np.int64), np.zeros(1, np.int64))
 
-    @property
-    def num_states(self) -> int:
-        return self.counts.shape[0]
-
     def state_dict(self) -> dict[str, np.ndarray]:
         return self._asdict()
 

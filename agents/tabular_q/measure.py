@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rl_platform.agents.tabular_q.tabular_q import ExactReference, FusedLoop, PythonLoop, make_agent
+from rl_platform.agents.tabular_q.tabular_q import ExactReference, make_agent, make_loop
 from rl_platform.config import ExperimentConfig
 from rl_platform.env_factory import make_vector_env
-from rl_platform.envs.vector import NumbaVectorEnv
 from rl_platform.errors import EnvError
 from rl_platform.run import seed_for
 
@@ -42,8 +41,7 @@ def episodes_to_optimal(cfg: ExperimentConfig, tolerance: float, check_every: in
         if not reference.available:
             raise EnvError(f"{cfg.env.id} publishes no exact model: episodes to optimal cannot be measured")
         total = cfg.train.total_steps
-        fused = cfg.agent.fused and isinstance(envs, NumbaVectorEnv)
-        loop = (FusedLoop if fused else PythonLoop)(envs, agent, seed_for(cfg.seed, 0, 0), total)
+        loop = make_loop(cfg, envs, agent, seed_for(cfg.seed, 0, 0))
         step, episodes, next_check, gap = 0, 0, check_every, float("inf")
         checks: list[tuple[int, float]] = []
         streak: list[tuple[int, int, float]] = []  # (episodes, env steps, gap) of the checks in a row within tolerance

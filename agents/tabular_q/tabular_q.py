@@ -318,6 +318,13 @@ def report(cfg: ExperimentConfig, agent: TabularQAgent, envs: gym.vector.VectorE
     return ExactReference(envs, agent).report(agent)
 
 
+def make_loop(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, agent: TabularQAgent,
+              seed: int) -> FusedLoop | PythonLoop:
+    """The fused loop on a Numba vector env (unless agent.fused is off), else the Python loop."""
+    fused = cfg.agent.fused and isinstance(envs, NumbaVectorEnv)
+    return (FusedLoop if fused else PythonLoop)(envs, agent, seed, cfg.train.total_steps)
+
+
 class TabularLoop(TrainLoop):
     """The fused loop on a Numba vector env, else the Python loop; the exact reference where the env has one."""
 
@@ -325,8 +332,7 @@ class TabularLoop(TrainLoop):
         self.total = run.cfg.train.total_steps
         self.envs = run.make_envs()
         self.policy = self.agent = make_agent(run.cfg, self.envs)
-        fused = run.cfg.agent.fused and isinstance(self.envs, NumbaVectorEnv)
-        self.loop = (FusedLoop if fused else PythonLoop)(self.envs, self.agent, run.env_seed, self.total)
+        self.loop = make_loop(run.cfg, self.envs, self.agent, run.env_seed)
         self.reference = ExactReference(self.envs, self.agent)
         self.agent.set_schedules(run.start_step, self.total)
         self.abs_td, self.td_count = 0.0, 0
