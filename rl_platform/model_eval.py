@@ -22,6 +22,7 @@ from rl_platform.env_factory import make_vector_env
 from rl_platform.errors import UserError
 from rl_platform.experiment import resume_config
 from rl_platform.registry import WORLD_MODELS
+from rl_platform.rollout import VectorStepper
 from rl_platform.run_dir import run_checkpoint
 from rl_platform.world_models import WorldModel
 
@@ -65,28 +66,25 @@ def open_loop_errors(model: WorldModel, envs: gym.vector.VectorEnv, horizon: int
         raise UserError(f"--horizon must be at least 1, got {horizon}.")
     rng = np.random.default_rng(seed)
     action_space = envs.single_action_space
-    obs, _ = envs.reset(seed=seed)
+    stepper = VectorStepper(envs, seed)  # next_obs is an ended episode's own last one, in every autoreset mode
     for _ in range(warmup):
-        obs, *_ = envs.step(random_actions(action_space, envs.num_envs, rng))
-    predicted = torch.as_tensor(obs, dtype=torch.float32)
-    start = obs.copy()
+        stepper.step(random_actions(action_space, envs.num_envs, rng))
+    predicted = torch.as_tensor(stepper.obs, dtype=torch.float32)
+    start = np.array(stepper.obs, copy=True)
     alive = np.ones(envs.num_envs, dtype=bool)
     errors, no_change, compared = [], [], []
     for _ in range(horizon):
         actions = random_actions(action_space, envs.num_envs, rng)
         predicted = model.point_prediction(predicted, torch.as_tensor(actions))
-        next_obs, _, terminations, truncations, infos = envs.step(actions)
-        real = next_obs.copy()
-        ended = terminations | truncations
-        if ended.any() and "final_obs" in infos:  # same-step autoreset: the ended episodes' last observations
-            real[ended] = np.stack([infos["final_obs"][i] for i in np.flatnonzero(ended)])
+        batch = stepper.step(actions)
+        alive &= batch.valid  # a next-step autoreset row is a reset, not a transition
         if not alive.any():
             break
-        squared = (predicted.numpy() - real) ** 2
+        squared = (predicted.numpy() - batch.next_obs) ** 2
         errors.append(float(squared[alive].mean()))
-        no_change.append(float(((start - real) ** 2)[alive].mean()))
+        no_change.append(float(((start - batch.next_obs) ** 2)[alive].mean()))
         compared.append(int(alive.sum()))
-        alive &= ~ended
+        alive &= ~(batch.terminations | batch.truncations)
     return {"horizon": horizon, "envs": envs.num_envs, "seed": seed, "warmup": warmup, "mse": errors,
             "no_change_mse": no_change, "compared": compared, "one_step_mse": errors[0],
             "horizon_mse": errors[-1] if len(errors) == horizon else None}

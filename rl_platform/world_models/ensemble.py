@@ -26,8 +26,8 @@ from torch import nn
 from rl_platform.nn.layers import check_widths
 from rl_platform.options import option
 from rl_platform.registry import WORLD_MODELS, ComponentSpec
-from rl_platform.world_models.base import Imagined, Transition, WorldModel, vector_spaces
-from rl_platform.world_models.mlp import DeltaTargets
+from rl_platform.world_models.base import Imagined, Transition
+from rl_platform.world_models.mlp import VectorWorldModel
 
 LOGVAR_BOUND_PENALTY = 0.01
 
@@ -59,16 +59,14 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
-class EnsembleWorldModel(WorldModel):
+class EnsembleWorldModel(VectorWorldModel):
     """K members: (mean, log-variance) of [normalised delta, reward] and a termination logit each."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, cfg: EnsembleConfig) -> None:
-        super().__init__(observation_space, action_space)
+        super().__init__(observation_space, action_space, "ensemble")
         self.cfg = cfg
-        self.spaces = vector_spaces(observation_space, action_space, "ensemble")
-        self.norm = DeltaTargets(self.spaces.obs_dim)
         self.target_dim = self.spaces.obs_dim + 1  # state change and reward
-        widths = [self.spaces.obs_dim + self.spaces.action_dim, *cfg.hidden_sizes]
+        widths = [self.input_dim, *cfg.hidden_sizes]
         layers: list[nn.Module] = []
         for in_dim, out_dim in zip(widths[:-1], widths[1:], strict=True):
             layers += [EnsembleLinear(cfg.members, in_dim, out_dim), nn.SiLU()]
@@ -77,14 +75,10 @@ class EnsembleWorldModel(WorldModel):
         self.max_logvar = nn.Parameter(torch.full((self.target_dim,), 0.5))
         self.min_logvar = nn.Parameter(torch.full((self.target_dim,), -10.0))
 
-    def fit_normalizer(self, data: Transition) -> None:
-        self.norm.fit(data)
-
     def predict(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean (K, B, D + 1), bounded log-variance (K, B, D + 1), termination logit (K, B)); the last target
         column is the reward."""
-        x = torch.cat([self.norm.obs(obs.float()), self.spaces.action_input(actions)], dim=-1)
-        out = self.net(x.unsqueeze(0).expand(self.cfg.members, -1, -1))
+        out = self.net(self.inputs(obs, actions).unsqueeze(0).expand(self.cfg.members, -1, -1))
         mean, raw_logvar = out[..., :self.target_dim], out[..., self.target_dim:2 * self.target_dim]
         logvar = self.max_logvar - nn.functional.softplus(self.max_logvar - raw_logvar)
         logvar = self.min_logvar + nn.functional.softplus(logvar - self.min_logvar)

@@ -52,22 +52,35 @@ class DeltaTargets(nn.Module):
         return obs.float() + self.delta.inverse(delta)
 
 
-class MLPWorldModel(WorldModel):
-    """mlp([obs, action]) -> (normalised delta, reward, termination logit)."""
+class VectorWorldModel(WorldModel):
+    """What the models on vector observations share: their spaces, their normalisers (fitted on training data)
+    and their network input [normalised observation, action]."""
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, cfg: MLPModelConfig) -> None:
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, name: str) -> None:
         super().__init__(observation_space, action_space)
-        self.cfg = cfg
-        self.spaces = vector_spaces(observation_space, action_space, "mlp")
+        self.spaces = vector_spaces(observation_space, action_space, name)
         self.norm = DeltaTargets(self.spaces.obs_dim)
-        self.net = mlp(self.spaces.obs_dim + self.spaces.action_dim, cfg.hidden_sizes, self.spaces.obs_dim + 2)
+        self.input_dim = self.spaces.obs_dim + self.spaces.action_dim
 
     def fit_normalizer(self, data: Transition) -> None:
         self.norm.fit(data)
 
+    def inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """[normalised observation, one-hot or flat action], (B, input_dim)."""
+        return torch.cat([self.norm.obs(obs.float()), self.spaces.action_input(actions)], dim=-1)
+
+
+class MLPWorldModel(VectorWorldModel):
+    """mlp([obs, action]) -> (normalised delta, reward, termination logit)."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, cfg: MLPModelConfig) -> None:
+        super().__init__(observation_space, action_space, "mlp")
+        self.cfg = cfg
+        self.net = mlp(self.input_dim, cfg.hidden_sizes, self.spaces.obs_dim + 2)
+
     def predict(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(normalised delta (B, D), reward (B,), termination logit (B,))."""
-        out = self.net(torch.cat([self.norm.obs(obs.float()), self.spaces.action_input(actions)], dim=-1))
+        out = self.net(self.inputs(obs, actions))
         return out[:, :-2], out[:, -2], out[:, -1]
 
     def loss(self, data: Transition) -> tuple[torch.Tensor, dict[str, float]]:
