@@ -8,28 +8,36 @@
   n = 50 with sample updates (as published) and with expected updates. Target: >= 5x fewer episodes with n = 50
   than the better of the two n = 0 runs.
   Runs that never hold the optimum within their config's budget count as slower than any that do.
+* Dyna-DQN (`dyna_dqn`, agents/dqn/dyna.py) on CartPole, `--dqn-seeds` (default 0-4): env steps to a confirmed
+  greedy 475 (`train.stop_return`) of configs/dyna_dqn_cartpole.yaml against DQN as shipped
+  (configs/dqn_cartpole.yaml) and, to tell what the model adds from what the other hyperparameters do, the Dyna
+  config with `agent.model=null` (plain DQN, same batch, gradient steps and exploration). Target: Dyna-DQN's median
+  <= 0.5x DQN's. A run unsolved within its config's budget counts as slower than any solved one.
 * Model accuracy (`accuracy`): `mlp` and `ensemble` world models trained offline (`rlp pretrain`,
   `pretrain.objective: world_model`, 5000 gradient steps) on 100k random-policy transitions of CartPole, Acrobot
   and Pendulum (`rlp collect --policy random`), then `rlp model-eval --horizon 10`: the open-loop mean squared
   error per observation dimension at 1 and 10 steps from 1000 random-policy states, next to "no change".
 
 Usage:
-    .venv/bin/python benchmarks/world_models.py [--sections dyna_q accuracy] [--seeds 0 1 ... 9] [--out JSON]
+    .venv/bin/python benchmarks/world_models.py [--sections dyna_q dyna_dqn accuracy ...] [--seeds 0 1 ... 9]
+        [--dqn-seeds 0 1 2 3 4] [--jobs 2] [--out JSON]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common import REPO_ROOT, format_table, machine_info, median, write_json
-from pretraining import Workspace
+from pretraining import Workspace, parallel
 
 from rl_platform import experiment
 from rl_platform.agents.tabular_q.measure import episodes_to_optimal
@@ -104,6 +112,49 @@ def print_dyna_q(results: dict[str, Any]) -> None:
     print(format_table(["env", "variant", "n", "held", "median episodes", "fewer vs best n=0", "episodes"], rows))
 
 
+# variant -> (config, overrides): DQN as shipped, Dyna-DQN as shipped, and the Dyna config without its model
+DYNA_DQN: dict[str, tuple[str, list[str]]] = {
+    "dqn": ("dqn_cartpole.yaml", []),
+    "dyna_dqn": ("dyna_dqn_cartpole.yaml", []),
+    "dyna_config_no_model": ("dyna_dqn_cartpole.yaml", ["agent.model=null"]),
+}
+DYNA_DQN_TARGET_RATIO = 0.5
+
+
+def dyna_dqn(seeds: list[int], jobs: int) -> dict[str, Any]:
+    """Env steps to a confirmed greedy 475 on CartPole (train.stop_return), per variant and seed."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="rlp_dyna_dqn_") as tmp:
+        ws = Workspace(Path(tmp))
+        for variant, (config, overrides) in DYNA_DQN.items():
+            tasks = [functools.partial(ws.train, f"{variant}_{seed}", CONFIGS / config, *overrides, f"seed={seed}")
+                     for seed in seeds]
+            runs = []
+            for seed, metrics in zip(seeds, parallel(jobs, tasks), strict=True):
+                solved = metrics["global_step"] if metrics["reached_stop_return"] else None
+                runs.append({"seed": seed, "env_steps": solved, "stopped_at": metrics["global_step"],
+                             "eval_return": metrics["mean_return"], "seconds": metrics["wall_seconds"]})
+                print(f"dyna_dqn {variant} seed {seed}: {solved} env steps", file=sys.stderr)
+            steps = [run["env_steps"] for run in runs]
+            results[variant] = {"config": config, "overrides": overrides, "runs": runs, "env_steps": steps,
+                                "median_env_steps": slowest_last(steps), "solved": sum(s is not None for s in steps),
+                                "median_seconds": median([run["seconds"] for run in runs])}
+    ratio = results["dyna_dqn"]["median_env_steps"] / results["dqn"]["median_env_steps"]
+    results["ratio_vs_dqn"] = ratio
+    results["target_met"] = bool(ratio <= DYNA_DQN_TARGET_RATIO)
+    return results
+
+
+def print_dyna_dqn(results: dict[str, Any]) -> None:
+    rows = []
+    for variant in DYNA_DQN:
+        r = results[variant]
+        ratio = r["median_env_steps"] / results["dqn"]["median_env_steps"]
+        rows.append([variant, f"{r['solved']}/{len(r['env_steps'])}", r["median_env_steps"], f"{ratio:.2f}x",
+                     f"{r['median_seconds']:.0f}", " ".join("-" if s is None else str(s) for s in r["env_steps"])])
+    print(format_table(["variant", "solved", "median env steps", "vs dqn", "median s", "env steps per seed"], rows))
+
+
 # env -> (config with the agent whose spaces fit, overrides)
 ACCURACY_ENVS: dict[str, tuple[str, list[str]]] = {
     "rlp/CartPole-v1": ("bc_cartpole.yaml", []),
@@ -151,26 +202,32 @@ def print_accuracy(results: dict[str, Any]) -> None:
                         "envs at the last step"], rows))
 
 
+# section -> (run(args) -> figures, print_table(figures))
+SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callable[[dict[str, Any]], None]]] = {
+    "dyna_q": (lambda args: {"seeds": args.seeds, **dyna_q(args.seeds)},
+               lambda r: print_dyna_q({k: v for k, v in r.items() if k in DYNA_Q})),
+    "dyna_dqn": (lambda args: {"seeds": args.dqn_seeds, **dyna_dqn(args.dqn_seeds, args.jobs)}, print_dyna_dqn),
+    "accuracy": (lambda args: accuracy(), print_accuracy),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--sections", nargs="+", default=["dyna_q", "accuracy"], choices=["dyna_q", "accuracy"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)), help="dyna_q seeds")
+    parser.add_argument("--dqn-seeds", type=int, nargs="+", default=list(range(5)), help="dyna_dqn seeds")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time where a section runs `rlp` processes")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for section in args.sections:
         start = time.perf_counter()
-        info = {"machine": machine_info()}
-        if section == "dyna_q":
-            results[section] = {**info, "seeds": args.seeds, **dyna_q(args.seeds)}
-        else:
-            results[section] = {**info, **accuracy()}
+        results[section] = {"machine": machine_info(), **SECTIONS[section][0](args)}
         results[section]["section_seconds"] = time.perf_counter() - start
         write_json(args.out, results)
-    if "dyna_q" in results:
-        print_dyna_q({k: v for k, v in results["dyna_q"].items() if k in DYNA_Q})
-    if "accuracy" in results:
-        print_accuracy(results["accuracy"])
+    for section, (_, print_table) in SECTIONS.items():
+        if section in results:
+            print_table(results[section])
     print(f"wrote {args.out}")
 
 

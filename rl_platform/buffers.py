@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -89,6 +90,17 @@ class Batch:
     discounts: np.ndarray
     weights: np.ndarray  # importance-sampling weights (ones for uniform replay)
     indices: np.ndarray  # flat indices, to update priorities
+
+
+class Steps(NamedTuple):
+    """Single real steps (what a world model learns from): obs, actions, rewards, next_obs (the true final
+    observation where an episode ended), terminations."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminations: np.ndarray
 
 
 @dataclass
@@ -179,6 +191,13 @@ class ReplayBuffer:
         return Batch(obs=self.obs[rows, cols], actions=self.actions[rows, cols], returns=returns,
                      next_obs=self.next_obs[boot_rows, cols], discounts=discounts,
                      weights=weights, indices=indices)
+
+    def sample_steps(self, batch_size: int, rng: np.random.Generator) -> Steps:
+        """`batch_size` stored one-step transitions, drawn uniformly (in a prioritized buffer too)."""
+        indices, _ = ReplayBuffer._sample_indices(self, batch_size, rng)
+        rows, cols = np.divmod(indices, self.num_envs)
+        return Steps(self.obs[rows, cols], self.actions[rows, cols], self.rewards[rows, cols],
+                     self.next_obs[rows, cols], self.terminations[rows, cols])
 
     def sample_batches(self, batch_size: int, count: int, rng: np.random.Generator) -> Iterator[Batch]:
         """`count` batches for consecutive gradient steps, drawn in one call (uniform replay)."""

@@ -1,5 +1,6 @@
 """DQN (Mnih et al., 2015) with double-Q, dueling, n-step and prioritized replay, on vector envs; with
-`agent.demos`, DQN from demonstrations (DQfD, Hester et al., 2018: the demo replay and losses are in `demos.py`).
+`agent.demos`, DQN from demonstrations (DQfD, Hester et al., 2018: the demo replay and losses are in `demos.py`);
+with `agent.model`, Dyna-DQN: a world model learned online adds imagined transitions to every batch (`dyna.py`).
 
 Read top to bottom: config, agent (act / update), then the training loop (the data source and update that
 the core trainer, :func:`rl_platform.trainer.fit`, drives). Bootstrapping follows
@@ -18,12 +19,15 @@ import torch
 from torch import nn
 
 from rl_platform.agents.dqn.demos import DemoBatch, batch_split, dqfd_loss, load_demo_replay
+from rl_platform.agents.dqn.dyna import Imagination, join_batches
 from rl_platform.buffers import Batch, PrioritizedReplayBuffer, ReplayBuffer
 from rl_platform.checkpoint import restore_rng_state, rng_state
+from rl_platform.components import Component, component_option
 from rl_platform.config import ExperimentConfig, option
-from rl_platform.errors import EnvError
+from rl_platform.errors import ConfigError, EnvError
 from rl_platform.nn import build_q_network, clip_grad_norm
 from rl_platform.policy import StatelessPolicy, load_optimizer_states, optimizer_states
+from rl_platform.registry import WORLD_MODELS
 from rl_platform.rollout import VectorStepper
 from rl_platform.run import Run, seed_for
 from rl_platform.schedules import linear_schedule
@@ -66,6 +70,29 @@ class DQNConfig:
                                        "their 1-step TD loss", ge=0)
     demo_pretrain_steps: int = option(0, "DQfD: gradient steps on demonstrations alone before the first env "
                                       "step (a fresh run only)", ge=0)
+    model: Component | None = component_option(
+        WORLD_MODELS, None, "Dyna-DQN: a world model (mlp, ensemble, or a plugin's; a name or {name: ..., "
+        "<option>: ...}) learned online from the replay, whose short rollouts from real replay states fill an "
+        "imagined replay that every batch draws from (MBPO-style); null: plain DQN")
+    model_lr: float = option(1e-3, "Dyna-DQN: Adam learning rate of the world model's optimizers", gt=0)
+    model_batch_size: int = option(256, "Dyna-DQN: real transitions per world-model gradient step", ge=1)
+    model_train_freq: int = option(25, "Dyna-DQN: vector-env steps between rounds of world-model gradient steps "
+                                   "(once learning has started)", ge=1)
+    model_gradient_steps: int = option(50, "Dyna-DQN: world-model gradient steps per round", ge=1)
+    imagination_ratio: float = option(0.5, "Dyna-DQN: fraction of every batch drawn from imagined transitions "
+                                      "(once there are enough)", ge=0, lt=1)
+    rollout_horizon: int = option(1, "Dyna-DQN: model steps per imagined rollout", ge=1)
+    rollout_batch_size: int = option(256, "Dyna-DQN: rollouts branched from real replay states before every "
+                                     "round of agent gradient steps", ge=1)
+    imagined_buffer_size: int = option(50_000, "Dyna-DQN: capacity of the imagined replay in transitions", ge=1)
+    max_disagreement: float | None = option(
+        None, "Dyna-DQN: a rollout stops before a step whose model uncertainty (the ensemble's disagreement, in "
+        "normalised units) exceeds this; null: rollouts run to the horizon or an imagined termination", gt=0)
+
+    def __post_init__(self) -> None:
+        if self.model is not None and self.demos is not None:
+            raise ConfigError("agent.model", "Dyna-DQN (agent.model) and DQfD (agent.demos) do not combine yet: "
+                              "set one of them to null.")
 
 
 class DQNAgent(StatelessPolicy):
@@ -82,6 +109,10 @@ class DQNAgent(StatelessPolicy):
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.optimizers = {"q_network": torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr, fused=True)}
         self.rng = np.random.default_rng(seed)
+        self.imagination = None  # Dyna-DQN: the world model, whose optimizers are the agent's too
+        if cfg.model is not None:
+            self.imagination = Imagination(cfg, observation_space, action_space, device, seed)
+            self.optimizers.update(self.imagination.optimizers)
         self.epsilon = cfg.exploration_initial_eps
         self.num_updates = 0
 
@@ -155,9 +186,12 @@ class DQNAgent(StatelessPolicy):
                                  self.cfg.tau)
 
     def state_dict(self) -> dict:
-        return {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
-                "optimizers": optimizer_states(self.optimizers), "num_updates": self.num_updates,
-                "rng": rng_state(self.rng)}
+        state = {"q_network": self.q_network.state_dict(), "target_network": self.target_network.state_dict(),
+                 "optimizers": optimizer_states(self.optimizers), "num_updates": self.num_updates,
+                 "rng": rng_state(self.rng)}
+        if self.imagination is not None:
+            state["imagination"] = self.imagination.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.q_network.load_state_dict(state["q_network"])
@@ -166,6 +200,8 @@ class DQNAgent(StatelessPolicy):
             load_optimizer_states(self.optimizers, state)
             self.num_updates = int(state["num_updates"])
             restore_rng_state(self.rng, state["rng"])
+        if self.imagination is not None:
+            self.imagination.load_state_dict(state["imagination"])
 
 
 def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.device) -> DQNAgent:
@@ -191,7 +227,7 @@ class DQNLoop(TrainLoop):
                                  n_step=self.agent_cfg.n_step, gamma=self.agent_cfg.gamma, **extra)
         self.stepper = VectorStepper(self.envs, seed=run.env_seed)
         self.stats: dict[str, float] = {}
-        self.iteration = 0
+        self.iteration = run.start_step // self.envs.num_envs  # vector steps so far: a resume keeps the rhythm
         # DQfD: the demo replay is rebuilt from the dataset on every start, a resume included.
         self.demos, self.online_rows, self.demo_rows = None, self.agent_cfg.batch_size, 0
         if self.agent_cfg.demos is not None:
@@ -199,6 +235,10 @@ class DQNLoop(TrainLoop):
             self.demos = load_demo_replay(self.agent_cfg.demos, space, self.envs.single_action_space,
                                           self.agent_cfg.n_step, self.agent_cfg.gamma)
         self.pretrain_due = run.resumed is None and self.demos is not None
+        self.imagination = self.agent.imagination  # Dyna-DQN
+        self.imagined_rows = round(self.agent_cfg.imagination_ratio * self.agent_cfg.batch_size) \
+            if self.imagination is not None else 0
+        self.model_stats: dict[str, float] = {}
         self.progress = run.progress
 
     def start(self) -> None:
@@ -222,15 +262,30 @@ class DQNLoop(TrainLoop):
         self.iteration += 1
         # Counted from what the buffer holds, so a run resumed without its buffer refills it first.
         learning = buffer.filled_rows * num_envs > min(agent_cfg.learning_starts, buffer.rows * num_envs - 1)
+        if learning and self.imagination is not None and self.iteration % agent_cfg.model_train_freq == 0:
+            self.model_stats = self.imagination.train(buffer, agent.rng)
         if learning and self.iteration % agent_cfg.train_freq == 0:
             if isinstance(buffer, PrioritizedReplayBuffer):
                 buffer.beta = linear_schedule(agent_cfg.priority_beta, 1.0, self.total, step)
-            for batch in buffer.sample_batches(self.online_rows, agent_cfg.gradient_steps, agent.rng):
+            imagined = self.imagine()
+            for batch in buffer.sample_batches(self.online_rows - imagined, agent_cfg.gradient_steps, agent.rng):
+                real_rows = len(batch.indices)
+                if imagined:
+                    batch = join_batches(batch, self.imagination.replay.sample(imagined, agent_cfg.gamma, agent.rng))
                 demos = self.demos.sample(self.demo_rows, agent.rng) if self.demo_rows else None
                 self.stats = agent.update(batch, demos)
-                buffer.update_priorities(batch.indices, agent.last_td_errors)
+                buffer.update_priorities(batch.indices[:real_rows], agent.last_td_errors[:real_rows])
         return Advance(step, transitions.episode_returns, transitions.episode_lengths,
-                       lambda stats=self.stats: {**stats, "charts/epsilon": agent.epsilon})
+                       lambda stats={**self.stats, **self.model_stats}: {**stats, "charts/epsilon": agent.epsilon})
+
+    def imagine(self) -> int:
+        """Dyna-DQN: branch this round's model rollouts into the imagined replay (once the model has trained);
+        the imagined rows each batch takes (0 until the imagined replay holds a batch's worth)."""
+        if self.imagination is None or not self.imagination.trained:
+            return 0
+        explore = lambda obs: self.agent.act(obs, explore=True)[0]  # noqa: E731 - the agent's behaviour policy
+        self.model_stats.update(self.imagination.rollout(self.buffer, explore, self.agent.rng))
+        return self.imagined_rows if len(self.imagination.replay) >= self.imagined_rows else 0
 
     def state_dict(self) -> dict:
         return {"agent": self.agent.state_dict(), "model": self.agent.q_network.state_dict()}
@@ -239,10 +294,17 @@ class DQNLoop(TrainLoop):
         self.agent.load_state_dict(state["agent"])
 
     def buffer_state(self) -> dict:
-        return self.buffer.state_dict()
+        state = self.buffer.state_dict()
+        if self.imagination is not None:
+            state["imagined"] = self.imagination.replay.state_dict()
+        return state
 
     def load_buffer_state(self, state: dict) -> None:
+        state = dict(state)
+        imagined = state.pop("imagined", None)
         self.buffer.load_state_dict(state)
+        if self.imagination is not None and imagined is not None:
+            self.imagination.replay.load_state_dict(imagined)
 
     def close(self) -> None:
         self.envs.close()

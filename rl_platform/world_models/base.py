@@ -11,6 +11,8 @@ Truncation is not the model's business: time limits belong to whoever rolls the 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -18,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl_platform.errors import ConfigError
+from rl_platform.errors import ConfigError, TrainingFailed
+from rl_platform.nn import clip_grad_norm
 
 
 class Transition(NamedTuple):
@@ -42,9 +45,22 @@ class Imagined(NamedTuple):
     uncertainty: torch.Tensor
 
 
+def check_finite(loss: float, figures: Mapping[str, float], what: str) -> None:
+    """Raise TrainingFailed naming the non-finite figures of `what`'s loss (before it reaches any weights)."""
+    if math.isfinite(loss):
+        return
+    bad = [name for name, value in figures.items() if not math.isfinite(value)] or ["loss"]
+    raise TrainingFailed(f"{what}: the {', '.join(bad)} loss is {loss}; the weights before this step are kept. "
+                         "Lower the learning rate, or check the data for inf/NaN values.")
+
+
 class WorldModel(nn.Module):
     """(observation, action) -> (next observation, reward, termination). Subclasses implement `loss` and
-    `sample`; `fit_normalizer` is called once on training data before the first update."""
+    `sample`; `fit_normalizer` is called once on training data before the first update.
+
+    Training goes through :meth:`update` with one optimizer per group of :meth:`optimizer_groups` (the learner's
+    named optimizers): a single `world_model` group minimising `loss` by default; a model with its own training
+    step (a GAN: `generator` and `discriminator`) overrides both."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         super().__init__()
@@ -56,6 +72,26 @@ class WorldModel(nn.Module):
     def loss(self, data: Transition) -> tuple[torch.Tensor, dict[str, float]]:
         """(the loss to minimise, named figures to log) on one batch."""
         raise NotImplementedError
+
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters of each named optimizer."""
+        return {"world_model": [p for p in self.parameters() if p.requires_grad]}
+
+    def update(self, data: Transition, optimizers: Mapping[str, torch.optim.Optimizer], max_grad_norm: float = 0.0,
+               what: str = "world model") -> dict[str, float]:
+        """One training step on `data` with the optimizers of :meth:`optimizer_groups` (same names); returns the
+        figures of `loss` and the total under "loss". A non-finite loss raises TrainingFailed (naming it, with
+        `what` as the prefix) before any weight changes."""
+        loss, figures = self.loss(data)
+        value = loss.item()
+        check_finite(value, figures, what)
+        optimizer = optimizers["world_model"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm > 0:
+            clip_grad_norm([p.grad for p in self.parameters() if p.grad is not None], max_grad_norm)
+        optimizer.step()
+        return {"loss": value, **figures}
 
     def sample(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None) -> Imagined:
         """One imagined step from `obs` under `actions` (without gradients)."""
