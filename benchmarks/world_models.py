@@ -17,9 +17,16 @@
   `pretrain.objective: world_model`, 5000 gradient steps) on 100k random-policy transitions of CartPole, Acrobot
   and Pendulum (`rlp collect --policy random`), then `rlp model-eval --horizon 10`: the open-loop mean squared
   error per observation dimension at 1 and 10 steps from 1000 random-policy states, next to "no change".
+* `gan` (benchmarks/world_models_gan.py): the `gan` model's next-state distribution on slippery FrozenLake 8x8 (total
+  variation from the exact P(s'|s,a), against the deterministic `mlp`) and its open-loop errors on the three
+  vector envs; `frames` (benchmarks/world_models_frames.py): the MinAtar `frame` model's per-cell accuracy and
+  exact-frame match, and TV distances on Breakout and Asterix; `dream` (benchmarks/world_models_dream.py): DQN
+  trained only inside a learned CartPole model, evaluated in the real env, and the world-model env's steps/s.
+  Each module also runs on its own (its --help); here each is one section of the shared JSON.
 
 Usage:
-    .venv/bin/python benchmarks/world_models.py [--sections dyna_q dyna_dqn accuracy ...] [--seeds 0 1 ... 9]
+    .venv/bin/python benchmarks/world_models.py [--sections dyna_q dyna_dqn accuracy gan frames dream]
+        [--seeds 0 1 ... 9]
         [--dqn-seeds 0 1 2 3 4] [--jobs 2] [--out JSON]
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import sys
@@ -208,7 +216,17 @@ SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callab
                lambda r: print_dyna_q({k: v for k, v in r.items() if k in DYNA_Q})),
     "dyna_dqn": (lambda args: {"seeds": args.dqn_seeds, **dyna_dqn(args.dqn_seeds, args.jobs)}, print_dyna_dqn),
     "accuracy": (lambda args: accuracy(), print_accuracy),
+    # the gan, the MinAtar frame model and dream training: their own modules, run as sections here
+    "gan": (lambda args: _module("world_models_gan").run(), lambda r: _module("world_models_gan").print_table(r)),
+    "frames": (lambda args: _module("world_models_frames").run(),
+               lambda r: _module("world_models_frames").print_table(r)),
+    "dream": (lambda args: _module("world_models_dream").run(), lambda r: _module("world_models_dream").print_table(r)),
 }
+
+
+def _module(name: str) -> Any:
+    """A section module (imported when its section runs: they import this one)."""
+    return importlib.import_module(name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -76,3 +76,16 @@ def register_builtin_envs() -> None:
 
     for factory, max_steps in [*CLASSIC_CONTROL, *PARTIALLY_OBSERVED, *TOY_TEXT, *MINATAR]:
         register_numba_env(factory().name, factory, max_steps)
+    register_world_model_env()
+
+
+WORLD_MODEL_ENV_ID = "rlp/WorldModel-v0"
+
+
+def register_world_model_env() -> None:
+    """`rlp/WorldModel-v0`: a run's learned world model as an env (rl_platform/world_model_env.py). It loads runs
+    and datasets, so it lives in the core; named by strings here, the envs package never imports it. Its time
+    limit is its own (`max_episode_steps`, default the run's env's), so none is registered."""
+    if WORLD_MODEL_ENV_ID not in gym.registry:
+        gym.register(id=WORLD_MODEL_ENV_ID, entry_point="rl_platform.world_model_env:make_single",
+                     vector_entry_point="rl_platform.world_model_env:make_vector")

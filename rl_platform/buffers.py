@@ -92,6 +92,15 @@ class Batch:
     indices: np.ndarray  # flat indices, to update priorities
 
 
+def restore_fields(target: object, state: dict) -> None:
+    """Load a buffer's `state_dict` into it: arrays copied into the preallocated ones, counters set as ints."""
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            getattr(target, key)[...] = value
+        else:
+            setattr(target, key, int(value))
+
+
 class Steps(NamedTuple):
     """Single real steps (what a world model learns from): obs, actions, rewards, next_obs (the true final
     observation where an episode ended), terminations."""
@@ -257,11 +266,7 @@ class ReplayBuffer:
                 "next_row": self.next_row, "filled_rows": self.filled_rows}
 
     def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            if isinstance(value, np.ndarray):
-                getattr(self, key)[...] = value
-            else:
-                setattr(self, key, int(value))
+        restore_fields(self, state)
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):

@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     model_eval.add_argument("--horizon", type=int, default=10, help="open-loop steps (default 10)")
     model_eval.add_argument("--num-envs", type=int, default=256, help="start states (one per env, default 256)")
     model_eval.add_argument("--seed", type=int, default=0, help="seed of the env reset and the random actions")
+    model_eval.add_argument("--warmup", type=int, default=30, help="random vector steps before the start states "
+                            "(default 30; the envs start together: a few episode lengths mix their episode clocks)")
+    model_eval.add_argument("--distribution", type=int, default=0, metavar="SAMPLES",
+                            help="also the total-variation distance between the model's and the env's next-state "
+                            "distributions from --num-envs states, SAMPLES draws each (envs with exact replicas: "
+                            "our Numba envs, e.g. MinAtar); default 0: off")
+    model_eval.add_argument("--given", choices=["state", "observation"], default="state",
+                            help="with --distribution: the true next-state distribution given the env's full state "
+                            "(default) or given only the observation (states the random policy visits grouped by "
+                            "observation)")
     model_eval.add_argument("--json", action="store_true", help="print one JSON object")
     col = sub.add_parser("collect", help="roll out a run's policy, random actions or a function and write the "
                          "episodes as a Minari dataset")
@@ -145,7 +155,8 @@ def _probe(args: argparse.Namespace) -> int:
 def _model_eval(args: argparse.Namespace) -> int:
     from rl_platform.model_eval import evaluate_model, format_model_eval
 
-    result = evaluate_model(args.run_dir, args.horizon, args.num_envs, args.seed)
+    result = evaluate_model(args.run_dir, args.horizon, args.num_envs, args.seed, args.distribution, args.given,
+                            args.warmup)
     print(json.dumps(result) if args.json else format_model_eval(result))
     return 0
 

@@ -23,7 +23,7 @@ from rl_platform.options import check_range, coerce, describe, did_you_mean, opt
 from rl_platform.registry import ENCODERS, HEADS
 
 __all__ = [
-    "SECTIONS", "EnvConfig", "ModelConfig", "TrainConfig", "LogConfig", "ExperimentConfig", "option",
+    "SECTIONS", "EnvConfig", "EvalEnvConfig", "ModelConfig", "TrainConfig", "LogConfig", "ExperimentConfig", "option",
     "parse_dataclass", "describe", "build_config", "apply_overrides", "read_yaml", "dump_yaml",
     "bundled_config_path", "bundled_config_names", "DEFAULT_CONFIG", "ENCODER_ALIASES",
 ]
@@ -94,12 +94,46 @@ class ModelConfig:
 
 
 @dataclass
+class EvalEnvConfig:
+    """`train.eval_env`: the env of greedy evaluations when it is not the training env (a run trained inside a
+    learned model, `rlp/WorldModel-v0`, is evaluated in the real env). Its spaces must be the training env's; its
+    observation history is `env.history` and its number of envs the evaluation's own."""
+
+    id: str | None = option(None, "Gymnasium id or 'package.module:factory' of the evaluation env (required)")
+    kwargs: dict = option({}, "keyword arguments passed to its constructor")
+    vectorization: str = option("auto", "how it is vectorized, as env.vectorization",
+                                choices=("auto", "sync", "async", "vector_entry_point"))
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            raise ConfigError("id", "missing: which env to evaluate in (e.g. rlp/CartPole-v1).")
+
+    def env_config(self, env: EnvConfig, num_envs: int) -> EnvConfig:
+        """The EnvConfig of `num_envs` evaluation envs for a run whose training env is `env`."""
+        return EnvConfig(id=self.id, num_envs=num_envs, kwargs=dict(self.kwargs), vectorization=self.vectorization,
+                         history=env.history)
+
+
+def _parse_eval_env(value: Any, path: str, aliases: Any = None) -> EvalEnvConfig | None:
+    """`train.eval_env`: null, an env id (the short form of {id: <id>}) or a mapping of EvalEnvConfig keys."""
+    if value is None:
+        return None
+    return parse_dataclass(EvalEnvConfig, {"id": value} if isinstance(value, str) else value, path)
+
+
+@dataclass
 class TrainConfig:
     """Length of training, evaluation, checkpoints and compute settings."""
 
     total_steps: int = option(100_000, "environment steps to train for (all envs together)", ge=1)
     eval_every: int = option(10_000, "environment steps between greedy evaluations (0: final only)", ge=0)
     eval_episodes: int = option(20, "episodes per greedy evaluation", ge=1)
+    eval_env: EvalEnvConfig | None = field(default=None, metadata={
+        "doc": "the env of the greedy evaluations (periodic, final, and `rlp eval` of the run): null evaluates in "
+        "`env`; else an env id or {id: ..., kwargs: {...}, vectorization: ...} of an env with the training env's "
+        "spaces (e.g. the real env of a run trained in rlp/WorldModel-v0); its history is env.history, its number "
+        "of envs the evaluation's",
+        "parse": _parse_eval_env})
     stop_return: float | None = option(
         None, "stop once a periodic greedy evaluation reaches this mean return, confirmed (null: never)"
     )
@@ -111,6 +145,10 @@ class TrainConfig:
     save_buffer: bool = option(True, "also checkpoint the replay buffer, so a resume loses nothing")
     device: str = option("cpu", "torch device", choices=("cpu", "cuda", "auto"))
     torch_threads: int = option(1, "torch intra-op threads (small nets are fastest with 1)", ge=1)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eval_env, dict):  # the Python API: TrainConfig(eval_env={"id": ...})
+            self.eval_env = _parse_eval_env(self.eval_env, "train.eval_env")
 
 
 @dataclass
@@ -211,6 +249,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 # Keys whose value may be a name standing for `{name: <value>}` (the short form), so `agent.lr=...` and
 # `model.encoder.channels=...` also work on `agent: dqn` and `model.encoder: cnn`.
 SHORT_FORMS = {"agent", "pretrain.objective", "pretrain.objective.model",  # the world_model objective's model
+               "train.eval_env",  # an env id
                *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if "component" in f.metadata)}
 
 

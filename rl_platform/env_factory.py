@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from rl_platform.config import EnvConfig
-from rl_platform.errors import ConfigError, EnvError
+from rl_platform.errors import ConfigError, EnvError, UserError
 from rl_platform.history import ObservationHistory
 from rl_platform.options import did_you_mean
 
@@ -184,6 +184,8 @@ def _make_unstacked(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv:
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     try:
         return gym.make_vec(cfg.id, num_envs=num_envs, vectorization_mode=mode, **cfg.kwargs)
+    except UserError:  # an env of ours that already says what is wrong (rlp/WorldModel-v0 naming its kwarg)
+        raise
     except Exception as exc:  # a missing dependency, an old-API env, bad kwargs: all the user's to fix
         raise EnvError(f"cannot make '{cfg.id}' with env.kwargs {cfg.kwargs} "
                        f"(vectorization '{mode}'): {_why_not_buildable(exc)}") from None

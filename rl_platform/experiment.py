@@ -17,10 +17,10 @@ from rl_platform.config import (
     build_config,
     read_yaml,
 )
-from rl_platform.env_factory import check_env_id, make_vector_env
-from rl_platform.errors import UserError
+from rl_platform.env_factory import check_env_id
+from rl_platform.errors import ConfigError, UserError
 from rl_platform.registry import AGENTS
-from rl_platform.run import Run, evaluate, seed_for
+from rl_platform.run import Run, evaluate, make_eval_envs, seed_for
 from rl_platform.run_dir import (
     CHECKPOINT_FILE,
     CHECKPOINTS,
@@ -41,6 +41,11 @@ def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Validate a raw config dict, including the agent, component and env names it refers to."""
     cfg = build_config(data, lambda name: AGENTS.get(name, "agent.name").config_cls)
     check_env_id(cfg.env.id)
+    if cfg.train.eval_env is not None:
+        try:
+            check_env_id(cfg.train.eval_env.id)
+        except ConfigError as exc:
+            raise ConfigError("train.eval_env.id", exc.detail) from None
     return cfg
 
 
@@ -169,7 +174,7 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None,
     if not path.is_file():
         raise UserError(f"run '{run_dir}' has no checkpoint ({path} does not exist).")
     state = load_checkpoint(path)
-    envs = make_vector_env(cfg.env, min(episodes, 32))
+    envs = make_eval_envs(cfg, min(episodes, 32))  # train.eval_env if the run has one
     try:
         import torch
 
@@ -183,5 +188,6 @@ def evaluate_run(run_dir: str | Path, episodes: int, seed: int | None = None,
         envs.close()
     return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "episodes": int(len(returns)), "min_return": float(np.min(returns)),
-            "max_return": float(np.max(returns)), "run_dir": str(run_dir), "checkpoint": checkpoint,
+            "max_return": float(np.max(returns)), "env": (cfg.train.eval_env or cfg.env).id,
+            "run_dir": str(run_dir), "checkpoint": checkpoint,
             "checkpoint_step": int(state["global_step"]), **extra}

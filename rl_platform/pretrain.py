@@ -11,7 +11,9 @@ evaluations in the env, `best.pt` / `latest.pt`, `--resume`, SIGINT safety and `
 
 Checkpoints hold `{"agent": <the agent's state, so `rlp eval` loads it>, "model": <its policy network: what
 `model.init_from` reads>, "objective": <the objective's own modules>, "optimizers": {"pretrain": ...},
-"pretrain": <sampler and early-stopping state>}`.
+"pretrain": <sampler and early-stopping state>}`. An objective with its own training step (`optimizer_groups()`,
+e.g. a `gan` world model) trains through its `update` with one AdamW optimizer per group (pretrain.lr and
+weight_decay each), named so under "optimizers" (`{"generator": ..., "discriminator": ...}`).
 
 Periodic evaluations in the env mean something only for objectives that train the policy (`bc`): for the
 self-supervised ones (`dynamics`, `inverse`, `contrastive`, `reconstruction`) the policy head stays untrained,
@@ -155,11 +157,15 @@ class PretrainLoop(TrainLoop):
                                   f"fit in any episode of the {name} split; lower the offset.")
         if run.resumed is None:
             self.objective.setup(self.train_source.batch(self.train_source.anchors))
-        network_parameters = trainable_parameters(self.network.model) if self.objective.trains_network else []
-        parameters = network_parameters + trainable_parameters(self.objective)
-        if not parameters:
-            raise ConfigError("model.freeze", "leaves nothing to train: every parameter is frozen.")
-        self.optimizer = torch.optim.AdamW(parameters, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        groups = self.objective.optimizer_groups()
+        self.own_step = groups is not None  # the objective trains itself through `update`
+        if groups is None:
+            network_parameters = trainable_parameters(self.network.model) if self.objective.trains_network else []
+            groups = {"pretrain": network_parameters + trainable_parameters(self.objective)}
+            if not groups["pretrain"]:
+                raise ConfigError("model.freeze", "leaves nothing to train: every parameter is frozen.")
+        self.optimizers = {name: torch.optim.AdamW(parameters, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+                           for name, parameters in groups.items()}
         self.rng = np.random.default_rng(seed_for(cfg.seed, SAMPLER_SEED))
         self.step = run.start_step
         self.best_val_loss: float | None = None
@@ -187,6 +193,10 @@ class PretrainLoop(TrainLoop):
                 f"gradient step {step + 1}; the weights of step {step} are kept. Lower pretrain.lr, or check the "
                 "dataset for inf/NaN values.")
 
+    def _what(self, step: int) -> str:
+        """How the objective's own training step number `step + 1` is named in its TrainingFailed message."""
+        return f"pretrain.objective '{self.cfg.objective.name}' at gradient step {step + 1}"
+
     def _steps_to_validation(self, step: int) -> int:
         every = self.cfg.validate_every
         return every - step % every if every > 0 and self.val_source is not None else MAX_CHUNK
@@ -199,17 +209,27 @@ class PretrainLoop(TrainLoop):
         count = min(max_steps, self._steps_to_validation(step), MAX_CHUNK)
         sums: dict[str, float] = defaultdict(float)
         for done in range(count):
-            loss, stats = self.objective.loss(self.train_source.sample(self.cfg.batch_size, self.rng))
-            loss_value = loss.item()
-            self.failure = self._non_finite(step + done, loss_value, stats)
+            batch = self.train_source.sample(self.cfg.batch_size, self.rng)
+            if self.own_step:
+                try:
+                    stats = self.objective.update(batch, self.optimizers, self._what(step + done))
+                    loss_value = stats.pop("loss")
+                except TrainingFailed as failure:  # raised before the failed loss reached any weights
+                    self.failure = str(failure)
+            else:
+                loss, stats = self.objective.loss(batch)
+                loss_value = loss.item()
+                self.failure = self._non_finite(step + done, loss_value, stats)
             if self.failure is not None:
                 if done == 0:
                     raise TrainingFailed(self.failure)
                 count = done
                 break
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if not self.own_step:
+                optimizer = self.optimizers["pretrain"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             self.objective.after_step()
             sums["loss"] += loss_value
             for name, value in stats.items():
@@ -286,7 +306,8 @@ class PretrainLoop(TrainLoop):
     def state_dict(self) -> dict[str, Any]:
         self.network.sync()
         return {"agent": self.agent.state_dict(), "model": self.network.model.state_dict(),
-                "objective": self.objective.state_dict(), "optimizers": {"pretrain": self.optimizer.state_dict()},
+                "objective": self.objective.state_dict(),
+                "optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
                 "pretrain": {"rng": rng_state(self.rng), "best_val_loss": self.best_val_loss,
                              "best_step": self.best_step, "best_weights": self.best_weights,
                              "validations_since_best": self.validations_since_best,
@@ -295,7 +316,8 @@ class PretrainLoop(TrainLoop):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.agent.load_state_dict(state["agent"])
         self.objective.load_state_dict(state["objective"])
-        self.optimizer.load_state_dict(state["optimizers"]["pretrain"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
         loop = state["pretrain"]
         restore_rng_state(self.rng, loop["rng"])
         self.best_val_loss, self.best_step = loop["best_val_loss"], int(loop["best_step"])

@@ -20,7 +20,7 @@ import torch
 from rl_platform.checkpoint import load_checkpoint, save_checkpoint
 from rl_platform.config import ExperimentConfig, dump_yaml
 from rl_platform.env_factory import make_vector_env
-from rl_platform.errors import UserError
+from rl_platform.errors import ConfigError, UserError
 from rl_platform.logger import Progress, RunLogger
 from rl_platform.nn.pretrained import initialize
 from rl_platform.policy import Policy, reset_state
@@ -70,6 +70,22 @@ def evaluate(policy: Policy, envs: gym.vector.VectorEnv, episodes: int, seed: in
                 returns.append(float(episode_return))
             done_count[i] += 1
     return np.asarray(returns)
+
+
+def make_eval_envs(cfg: ExperimentConfig, num_envs: int) -> gym.vector.VectorEnv:
+    """`num_envs` envs for greedy evaluations of `cfg`'s policy: `train.eval_env` if set, else `env`."""
+    eval_env = cfg.train.eval_env
+    return make_vector_env(cfg.env if eval_env is None else eval_env.env_config(cfg.env, num_envs), num_envs)
+
+
+def check_eval_spaces(eval_envs: gym.vector.VectorEnv, envs: gym.vector.VectorEnv, cfg: ExperimentConfig) -> None:
+    """A ConfigError naming `train.eval_env` if its spaces are not those of the training env (the policy's)."""
+    theirs = (eval_envs.single_observation_space, eval_envs.single_action_space)
+    ours = (envs.single_observation_space, envs.single_action_space)
+    if theirs != ours:
+        raise ConfigError("train.eval_env", f"'{cfg.train.eval_env.id}' has observation space {theirs[0]} and action "
+                          f"space {theirs[1]}; the training env '{cfg.env.id}' has {ours[0]} and {ours[1]}: a policy "
+                          "is evaluated in an env with its training env's spaces.")
 
 
 class Run:
@@ -147,7 +163,20 @@ class Run:
         return seed_for(self.cfg.seed, 0, self.start_step)
 
     def make_envs(self, num_envs: int | None = None) -> gym.vector.VectorEnv:
-        return make_vector_env(self.cfg.env, num_envs)
+        """The training env (`num_envs` overriding env.num_envs). With `train.eval_env` the evaluation envs are
+        made too, the first time, so that their spaces are checked against these before any training."""
+        envs = make_vector_env(self.cfg.env, num_envs)
+        if self.cfg.train.eval_env is not None and self._eval_envs is None:
+            try:
+                self._eval_envs = self._make_eval_envs()
+                check_eval_spaces(self._eval_envs, envs, self.cfg)
+            except BaseException:
+                envs.close()
+                raise
+        return envs
+
+    def _make_eval_envs(self) -> gym.vector.VectorEnv:
+        return make_eval_envs(self.cfg, min(self.cfg.train.eval_episodes, 32))
 
     def init_model(self, model: torch.nn.Module) -> None:
         """Load `model.init_from` weights into `model` (a fresh run only: a resumed one has its own) and freeze
@@ -240,7 +269,7 @@ class Run:
 
     def evaluate_returns(self, policy: Policy, episodes: int, seed: int) -> np.ndarray:
         if self._eval_envs is None:
-            self._eval_envs = self.make_envs(min(self.cfg.train.eval_episodes, 32))
+            self._eval_envs = self._make_eval_envs()
         return evaluate(policy, self._eval_envs, episodes, seed)
 
     def reached_stop_return(self) -> bool:
@@ -280,8 +309,9 @@ class Run:
         if self._last_eval_step != step:
             self.evaluate(policy, step, snapshot)
         self.logger.write_episodes(step)
+        eval_env = self.cfg.train.eval_env
         metrics = {"mean_return": self.last_eval, "std_return": self.last_eval_std, "global_step": step,
-                   "eval_episodes": self.last_eval_episodes,
+                   "eval_episodes": self.last_eval_episodes, "eval_env": (eval_env or self.cfg.env).id,
                    "reached_stop_return": self.reached_stop_return(), "best": self.best, **(extra or {})}
         if self.resumes:
             metrics["resumes"] = self.resumes

@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rl_platform.buffers import Batch, ReplayBuffer, Steps
+from rl_platform.buffers import Batch, ReplayBuffer, Steps, restore_fields
 from rl_platform.components import Component
 from rl_platform.errors import ConfigError
 from rl_platform.registry import WORLD_MODELS
@@ -77,11 +77,7 @@ class ImaginedReplay:
                 "terminations": self.terminations, "next_index": self.next_index, "size": self.size}
 
     def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            if isinstance(value, np.ndarray):
-                getattr(self, key)[...] = value
-            else:
-                setattr(self, key, int(value))
+        restore_fields(self, state)
 
 
 def join_batches(real: Batch, imagined: Batch) -> Batch:

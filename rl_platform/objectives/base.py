@@ -88,6 +88,18 @@ class Objective(nn.Module):
     def after_step(self) -> None:
         """Called after each optimizer step (e.g. to move a momentum target encoder)."""
 
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]] | None:
+        """The parameters of each named optimizer, for an objective with its own training step (:meth:`update`,
+        e.g. a GAN world model's `generator` and `discriminator`); None (the default): `rlp pretrain` minimises
+        :meth:`loss` with one optimizer, `pretrain`."""
+        return None
+
+    def update(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], what: str) -> dict[str, float]:
+        """One training step with the optimizers of :meth:`optimizer_groups` (same names): the figures to log,
+        "loss" among them. A non-finite loss raises TrainingFailed (`what` names the step) before it reaches the
+        weights."""
+        raise NotImplementedError
+
     def setup(self, data: Batch) -> None:
         """Called once before the first step of a fresh run with the whole training split (e.g. to fit
         normalisation statistics, kept as buffers so that a resumed run has them)."""

@@ -4,6 +4,10 @@ dataset, offline; importing this module registers it.
 The agent's network is left as it is: the world model is the objective's own module, saved in the checkpoint's
 `"objective"` entry under `model.` (with its normalisation statistics, fitted on the training split before the
 first step of a fresh run). Validation reports the model's own figures on the held-out episodes.
+
+A model that minimises its `loss` (mlp, ensemble) trains with `rlp pretrain`'s one optimizer (`pretrain`); a
+model with its own training step (it overrides `WorldModel.update`: the `gan`) trains through it, with one
+optimizer per entry of its `optimizer_groups()` (`generator`, `discriminator`), each named so in the checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
+from torch import nn
 
 from rl_platform.components import Component, component_option
 from rl_platform.objectives.base import AgentNetwork, Batch, Objective
@@ -23,7 +28,7 @@ from rl_platform.world_models import Transition, WorldModel
 class WorldModelObjectiveConfig:
     """Options of the `world_model` objective."""
 
-    model: Component = component_option(WORLD_MODELS, "mlp", "the world model: a registered name (mlp, ensemble, "
+    model: Component = component_option(WORLD_MODELS, "mlp", "the world model: a registered name (mlp, ensemble, gan, "
                                         "or a plugin's) or {name: <model>, <option>: ...}")
 
 
@@ -49,6 +54,13 @@ class WorldModelObjective(Objective):
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         loss, figures = self.model.loss(as_transition(batch))
         return loss, {"world_model_loss": loss.item(), **figures}
+
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]] | None:
+        return self.model.optimizer_groups() if type(self.model).update is not WorldModel.update else None
+
+    def update(self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], what: str) -> dict[str, float]:
+        figures = self.model.update(as_transition(batch), optimizers, what=what)
+        return {"world_model_loss": figures["loss"], **figures}
 
 
 OBJECTIVES.register("world_model", ComponentSpec(

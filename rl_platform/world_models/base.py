@@ -37,7 +37,9 @@ class Transition(NamedTuple):
 
 class Imagined(NamedTuple):
     """One imagined step of a batch: next_obs (B, D), rewards (B,), terminations (B,) bool, and the model's
-    uncertainty (B,) about it (ensemble disagreement; zeros for a model without a measure)."""
+    uncertainty (B,) about it (ensemble disagreement; zeros for a model without a measure). Observations keep the
+    env's representation: (B, D) floats for vector states, (B,) int64 states (the space's `start` included) for
+    Discrete ones, (B, *frame_shape) in the space's dtype for frames."""
 
     next_obs: torch.Tensor
     rewards: torch.Tensor
@@ -104,12 +106,15 @@ class WorldModel(nn.Module):
 
 
 class VectorSpaces(NamedTuple):
-    """What a model on flat float observations needs to know of its spaces."""
+    """What a model on flat observations needs to know of its spaces: 1-D float Box observations or, for the
+    models that take them (`discrete_obs`), Discrete ones: integer states, one-hot encoded for a network."""
 
-    obs_dim: int
+    obs_dim: int  # the Box's size, or n for Discrete observations (the one-hot width)
     action_dim: int  # input width: n for Discrete (one-hot), the flat size for Box
-    discrete: bool
+    discrete: bool  # Discrete actions
     action_start: int  # a Discrete space's `start`
+    discrete_obs: bool = False  # Discrete observations
+    obs_start: int = 0  # a Discrete observation space's `start`
 
     def action_input(self, actions: torch.Tensor) -> torch.Tensor:
         """One-hot (Discrete) or flat float (Box) actions, (B, action_dim)."""
@@ -117,18 +122,33 @@ class VectorSpaces(NamedTuple):
             return nn.functional.one_hot(actions.long().reshape(-1) - self.action_start, self.action_dim).float()
         return actions.reshape(actions.shape[0], -1).float()
 
+    def obs_index(self, obs: torch.Tensor) -> torch.Tensor:
+        """Discrete observations as class indices 0..n-1, (B,)."""
+        return obs.long().reshape(-1) - self.obs_start
 
-def vector_spaces(observation_space: gym.Space, action_space: gym.Space, name: str) -> VectorSpaces:
-    """The :class:`VectorSpaces` of a model on 1-D float observations, or a ConfigError naming the model."""
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1 \
-            or not np.issubdtype(observation_space.dtype, np.floating):
-        raise ConfigError("model", f"the '{name}' world model takes 1-D float Box observations, this env has "
+    def obs_one_hot(self, obs: torch.Tensor) -> torch.Tensor:
+        """Discrete observations one-hot, (B, obs_dim)."""
+        return nn.functional.one_hot(self.obs_index(obs), self.obs_dim).float()
+
+
+def vector_spaces(observation_space: gym.Space, action_space: gym.Space, name: str,
+                  discrete_obs: bool = False) -> VectorSpaces:
+    """The :class:`VectorSpaces` of a model on 1-D float observations (and Discrete ones if `discrete_obs`), or a
+    ConfigError naming the model."""
+    if discrete_obs and isinstance(observation_space, gym.spaces.Discrete):
+        obs_dim, obs_start = int(observation_space.n), int(observation_space.start)
+    elif isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1 \
+            and np.issubdtype(observation_space.dtype, np.floating):
+        obs_dim, obs_start = int(observation_space.shape[0]), 0
+    else:
+        takes = "1-D float Box or Discrete" if discrete_obs else "1-D float Box"
+        raise ConfigError("model", f"the '{name}' world model takes {takes} observations, this env has "
                           f"{observation_space}; the 'frame' model takes MinAtar frames, Dyna-Q discrete states.")
-    obs_dim = int(observation_space.shape[0])
+    observations = (isinstance(observation_space, gym.spaces.Discrete), obs_start)
     if isinstance(action_space, gym.spaces.Discrete):
-        return VectorSpaces(obs_dim, int(action_space.n), True, int(action_space.start))
+        return VectorSpaces(obs_dim, int(action_space.n), True, int(action_space.start), *observations)
     if isinstance(action_space, gym.spaces.Box):
-        return VectorSpaces(obs_dim, int(np.prod(action_space.shape)), False, 0)
+        return VectorSpaces(obs_dim, int(np.prod(action_space.shape)), False, 0, *observations)
     raise ConfigError("model", f"the '{name}' world model takes Discrete or Box actions, not {action_space}.")
 
 

@@ -1,9 +1,14 @@
-"""`mlp`: a deterministic world model for vector observations (importing this module registers it).
+"""`mlp`: a deterministic world model for vector and discrete observations (importing this module registers it).
 
 An MLP on [normalised observation, action] predicts the normalised state change (next_obs - obs, normalised by
 its statistics on the training data), the reward and a termination logit; the loss is the mean squared error on
 the first two and binary cross-entropy on the third. Deterministic: on a stochastic env it predicts the mean
 next state, which is what the `ensemble` and `gan` models are for.
+
+Discrete observations (FrozenLake, Taxi) enter one-hot and the MLP predicts next-state logits, trained by
+cross-entropy (reward and termination as above); a step is the most likely next state (argmax), as an integer
+state like the env's own observations: next_obs is (B,) int64. So on a stochastic env the model is a point mass
+on the likeliest outcome.
 """
 
 from __future__ import annotations
@@ -54,38 +59,55 @@ class DeltaTargets(nn.Module):
 
 class VectorWorldModel(WorldModel):
     """What the models on vector observations share: their spaces, their normalisers (fitted on training data)
-    and their network input [normalised observation, action]."""
+    and their network input [normalised observation, action]. With `discrete_obs`, Discrete observations are
+    taken too: they enter one-hot and have no normalisers (`norm` is None)."""
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, name: str) -> None:
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, name: str,
+                 discrete_obs: bool = False) -> None:
         super().__init__(observation_space, action_space)
-        self.spaces = vector_spaces(observation_space, action_space, name)
-        self.norm = DeltaTargets(self.spaces.obs_dim)
+        self.spaces = vector_spaces(observation_space, action_space, name, discrete_obs)
+        self.norm = None if self.spaces.discrete_obs else DeltaTargets(self.spaces.obs_dim)
         self.input_dim = self.spaces.obs_dim + self.spaces.action_dim
 
     def fit_normalizer(self, data: Transition) -> None:
-        self.norm.fit(data)
+        if self.norm is not None:
+            self.norm.fit(data)
+
+    def obs_input(self, obs: torch.Tensor) -> torch.Tensor:
+        """The normalised (Box) or one-hot (Discrete) observation, (B, obs_dim)."""
+        return self.spaces.obs_one_hot(obs) if self.norm is None else self.norm.obs(obs.float())
 
     def inputs(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """[normalised observation, one-hot or flat action], (B, input_dim)."""
-        return torch.cat([self.norm.obs(obs.float()), self.spaces.action_input(actions)], dim=-1)
+        """[normalised or one-hot observation, one-hot or flat action], (B, input_dim)."""
+        return torch.cat([self.obs_input(obs), self.spaces.action_input(actions)], dim=-1)
 
 
 class MLPWorldModel(VectorWorldModel):
-    """mlp([obs, action]) -> (normalised delta, reward, termination logit)."""
+    """mlp([obs, action]) -> (normalised delta or next-state logits, reward, termination logit)."""
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, cfg: MLPModelConfig) -> None:
-        super().__init__(observation_space, action_space, "mlp")
+        super().__init__(observation_space, action_space, "mlp", discrete_obs=True)
         self.cfg = cfg
         self.net = mlp(self.input_dim, cfg.hidden_sizes, self.spaces.obs_dim + 2)
 
     def predict(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(normalised delta (B, D), reward (B,), termination logit (B,))."""
+        """(normalised delta, or next-state logits for Discrete observations (B, D), reward (B,), termination
+        logit (B,))."""
         out = self.net(self.inputs(obs, actions))
         return out[:, :-2], out[:, -2], out[:, -1]
 
+    def next_obs(self, obs: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """The predicted next observation: obs plus the state change, or the most likely next state (int64)."""
+        if self.norm is None:
+            return delta.argmax(-1) + self.spaces.obs_start
+        return self.norm.next_obs(obs, delta)
+
     def loss(self, data: Transition) -> tuple[torch.Tensor, dict[str, float]]:
         delta, reward, termination = self.predict(data.obs, data.actions)
-        delta_loss = (delta - self.norm.target(data)).pow(2).mean()
+        if self.norm is None:  # Discrete observations: cross-entropy of the next-state logits
+            delta_loss = nn.functional.cross_entropy(delta, self.spaces.obs_index(data.next_obs))
+        else:
+            delta_loss = (delta - self.norm.target(data)).pow(2).mean()
         reward_loss = (reward - data.rewards.float()).pow(2).mean()
         termination_loss = nn.functional.binary_cross_entropy_with_logits(termination, data.terminations.float())
         total = delta_loss + self.cfg.reward_weight * reward_loss + self.cfg.termination_weight * termination_loss
@@ -95,13 +117,14 @@ class MLPWorldModel(VectorWorldModel):
     @torch.no_grad()
     def sample(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None) -> Imagined:
         delta, reward, termination = self.predict(obs, actions)
-        return Imagined(self.norm.next_obs(obs, delta), reward, termination > 0, torch.zeros_like(reward))
+        return Imagined(self.next_obs(obs, delta), reward, termination > 0, torch.zeros_like(reward))
 
     @torch.no_grad()
     def point_prediction(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.norm.next_obs(obs, self.predict(obs, actions)[0])
+        return self.next_obs(obs, self.predict(obs, actions)[0])
 
 
 WORLD_MODELS.register("mlp", ComponentSpec(
     "mlp", MLPModelConfig, MLPWorldModel,
-    "deterministic MLP: state change, reward and termination from [observation, action] (vector observations)"))
+    "deterministic MLP: state change (or most likely next state), reward and termination from [observation, "
+    "action] (vector or discrete observations)"))

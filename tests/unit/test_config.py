@@ -285,4 +285,4 @@ def test_experiment_config_has_no_undocumented_sections():
 @pytest.mark.parametrize("name", bundled_config_names())
 def test_every_bundled_config_validates(name):
     cfg = load_experiment(name)
-    assert (cfg.pretrain is not None) == name.startswith(("bc_", "pretrain_"))
+    assert (cfg.pretrain is not None) == name.startswith(("bc_", "pretrain_", "world_model_"))

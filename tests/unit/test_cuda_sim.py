@@ -41,15 +41,13 @@ def _run_self(mode: str, env_ids: list[str], simulator: bool) -> subprocess.Comp
 
 
 def _registered_ids_by_family() -> dict[str, list[str]]:
-    """Every registered rlp/ env id, grouped by the envs/ sub-package that defines its step
-    (classic_control, toy_text, minatar, ...)."""
-    import gymnasium as gym
-
+    """Every registered Numba env id (rlp/<name>; not rlp/WorldModel-v0, a learned model), grouped by the envs/
+    sub-package that defines its step (classic_control, toy_text, minatar, ...)."""
     import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
     from rl_platform.envs.registration import ENV_FACTORIES
 
     families = defaultdict(list)
-    for env_id in sorted(k for k in gym.registry if k.startswith("rlp/")):
+    for env_id in sorted(f"rlp/{name}" for name in ENV_FACTORIES):
         module = ENV_FACTORIES[env_id.removeprefix("rlp/")]().step_one.__module__
         families[module.removeprefix("rl_platform.envs.").split(".")[0]].append(env_id)
     return dict(families)
@@ -214,14 +212,13 @@ def _main_parity(env_ids: list[str]) -> None:
     """Simulated GPU against CPU for each of `env_ids` (all registered rlp/ envs if empty)."""
     import time
 
-    import gymnasium as gym
-
     import rl_platform.envs  # noqa: F401  (registers rlp/ envs)
     from rl_platform.envs import cuda as cuda_backend
+    from rl_platform.envs.registration import ENV_FACTORIES
 
     assert cuda_backend.SIMULATOR, "run with NUMBA_ENABLE_CUDASIM=1"
     start = time.perf_counter()
-    for env_id in env_ids or sorted(k for k in gym.registry if k.startswith("rlp/")):
+    for env_id in env_ids or sorted(f"rlp/{name}" for name in ENV_FACTORIES):
         if env_id == "rlp/CartPole-v1":  # the reference env of the backend: more envs, longer
             _parity(env_id, num_envs=64, steps=200)
         else:
@@ -261,7 +258,6 @@ def compile_ptx(env_ids: list[str]) -> None:
     from types import SimpleNamespace
     from unittest import mock
 
-    import gymnasium as gym
     from numba import cuda
     from numba.cuda.cudadrv.error import NvvmSupportError
     from numba.cuda.cudadrv.nvvm import NVVM
@@ -278,7 +274,7 @@ def compile_ptx(env_ids: list[str]) -> None:
     # Device functions are compiled for the current device's compute capability: pretend there is one.
     mock.patch("numba.cuda.dispatcher.get_current_device",
                lambda: SimpleNamespace(compute_capability=(8, 0))).start()
-    env_ids = env_ids or sorted(k for k in gym.registry if k.startswith("rlp/"))
+    env_ids = env_ids or sorted(f"rlp/{name}" for name in ENV_FACTORIES)
     failures = []
     for env_id in env_ids:
         env_def = ENV_FACTORIES[env_id.removeprefix("rlp/")]()

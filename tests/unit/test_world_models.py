@@ -140,7 +140,9 @@ def test_models_learn_cartpole_one_step_dynamics(name, one_torch_thread):
 
 
 def test_models_refuse_spaces_they_cannot_model():
-    with pytest.raises(ConfigError, match="1-D float Box observations"):
-        MLPWorldModel(gym.spaces.Discrete(4), ACTIONS, MLPModelConfig())
+    with pytest.raises(ConfigError, match="takes 1-D float Box observations"):
+        EnsembleWorldModel(gym.spaces.Discrete(4), ACTIONS, EnsembleConfig())
+    with pytest.raises(ConfigError, match="takes 1-D float Box or Discrete observations"):
+        MLPWorldModel(gym.spaces.Box(0, 1, (2, 3)), ACTIONS, MLPModelConfig())
     with pytest.raises(ConfigError, match="Discrete or Box actions"):
         EnsembleWorldModel(OBS, gym.spaces.MultiBinary(3), EnsembleConfig())
