@@ -13,7 +13,7 @@ the model's samples, so a seeded run is reproducible.
 
 | kwarg | meaning |
 |---|---|
-| `run` | the run directory whose world model (best checkpoint) is the env (required) |
+| `run` | the run whose world model is the env (required; a pretraining run's best.pt, a Dyna run's latest.pt) |
 | `dataset` | the dataset whose episodes' first observations are the reset states (default: the run's dataset) |
 | `max_episode_steps` | time limit of an imagined episode (default: the run's env's registered limit) |
 | `device` | torch device the model runs on (`cpu` default; outputs are NumPy arrays on the host either way) |
