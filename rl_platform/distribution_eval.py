@@ -52,6 +52,7 @@ from rl_platform.config import EnvConfig
 from rl_platform.env_factory import make_vector_env
 from rl_platform.envs.rng import seed_streams
 from rl_platform.errors import UserError
+from rl_platform.model_eval import random_actions
 from rl_platform.world_models import WorldModel
 
 MODEL_CHUNK = 4096  # observations per model call
@@ -72,10 +73,6 @@ def row_counts(samples: np.ndarray) -> Counter:
         raise ValueError("cannot compare an empty set of samples")
     rows = np.ascontiguousarray(samples).reshape(len(samples), -1)
     return Counter(row.tobytes() for row in rows)
-
-
-def random_actions(space: gym.spaces.Discrete, count: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(int(space.start), int(space.start + space.n), count)
 
 
 def replicated_steps(env_cfg: EnvConfig, state: dict[str, np.ndarray], actions: np.ndarray, replicas: int,
