@@ -70,11 +70,11 @@ def register_numba_env(name: str, factory: Callable[..., NumbaEnvDef], max_episo
 
 
 def register_builtin_envs() -> None:
-    from rl_platform.envs.classic_control import CLASSIC_CONTROL, PARTIALLY_OBSERVED
+    from rl_platform.envs.classic_control import CLASSIC_CONTROL, FIXED_HORIZON, PARTIALLY_OBSERVED
     from rl_platform.envs.minatar import MINATAR
     from rl_platform.envs.toy_text import TOY_TEXT
 
-    for factory, max_steps in [*CLASSIC_CONTROL, *PARTIALLY_OBSERVED, *TOY_TEXT, *MINATAR]:
+    for factory, max_steps in [*CLASSIC_CONTROL, *PARTIALLY_OBSERVED, *FIXED_HORIZON, *TOY_TEXT, *MINATAR]:
         register_numba_env(factory().name, factory, max_steps)
     register_world_model_env()
 

@@ -189,13 +189,14 @@ def _print_specs(title: str, registry: Registry, options: bool) -> None:
 def _list(args: argparse.Namespace) -> int:
     from rl_platform.config import bundled_config_names
     from rl_platform.env_factory import env_availability
-    from rl_platform.registry import AGENTS, ENCODERS, HEADS, OBJECTIVES, WORLD_MODELS
+    from rl_platform.registry import AGENTS, DISCRIMINATORS, ENCODERS, HEADS, OBJECTIVES, WORLD_MODELS
 
     _print_specs("agents (agent.<option>)", AGENTS, args.options)
     _print_specs("encoders (model.encoder: {name: ..., <option>: ...})", ENCODERS, args.options)
     _print_specs("heads (model.head)", HEADS, args.options)
     _print_specs("world models", WORLD_MODELS, args.options)
     _print_specs("pretraining objectives", OBJECTIVES, args.options)
+    _print_specs("discriminators (adversarial imitation)", DISCRIMINATORS, args.options)
     print("configs: " + ", ".join(bundled_config_names()))
     availability = env_availability()
     ready = [env_id for env_id, missing in availability.items() if missing is None]

@@ -186,6 +186,7 @@ def _run_policy(run_dir: str, env_id: str | None, num_envs: int | None, checkpoi
     from rl_platform.checkpoint import load_checkpoint
     from rl_platform.experiment import resume_config
     from rl_platform.registry import AGENTS
+    from rl_platform.run import policy_fits
     from rl_platform.run_dir import CHECKPOINTS, run_checkpoint
 
     if checkpoint not in CHECKPOINTS:
@@ -204,11 +205,13 @@ def _run_policy(run_dir: str, env_id: str | None, num_envs: int | None, checkpoi
         if env_cfg.id != cfg.env.id:
             run_envs = make_vector_env(dataclasses.replace(cfg.env, num_envs=1))
             run_spaces = (run_envs.single_observation_space, run_envs.single_action_space)
+            fits = policy_fits(envs, run_envs)
             run_envs.close()
-            if run_spaces != (envs.single_observation_space, envs.single_action_space):
+            if not fits:
                 raise UserError(f"--env '{env_id}' has observation space {envs.single_observation_space} and action "
                                 f"space {envs.single_action_space}; run '{run_dir}' was trained on '{cfg.env.id}' "
-                                f"with {run_spaces[0]} and {run_spaces[1]}.")
+                                f"with {run_spaces[0]} and {run_spaces[1]} (the policy needs the same action "
+                                "space and observations of the same shape and dtype).")
         state = load_checkpoint(path)
         agent = AGENTS.get(cfg.agent_name).make_agent(cfg, envs, torch.device("cpu"))
         agent.load_state_dict(state["agent"])

@@ -50,6 +50,9 @@ class EnvConfig:
         "shape (K, *obs_shape), restarting the stack at every episode start; 1 is off",
         ge=1,
     )
+    reward_model: str | None = option(
+        None, "an airl run directory: the training envs' reward becomes the reward it recovered, g(s); "
+        "evaluations keep the env's own (null: the env's reward)")
 
 
 # The flat model keys of configs written before the encoder took nested options (every resolved config.yaml

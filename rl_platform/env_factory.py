@@ -159,18 +159,23 @@ def _make_from_factory(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv:
     return gym.vector.SyncVectorEnv([make_one for _ in range(num_envs)])
 
 
-def make_vector_env(cfg: EnvConfig, num_envs: int | None = None) -> gym.vector.VectorEnv:
+def make_vector_env(cfg: EnvConfig, num_envs: int | None = None, training: bool = False) -> gym.vector.VectorEnv:
     """A Gymnasium vector env for `cfg` (with `num_envs` overriding `cfg.num_envs`), stacking
-    `cfg.history` observations per env when that is more than 1."""
+    `cfg.history` observations per env when that is more than 1. `training` envs get `cfg.reward_model`'s reward
+    (evaluation envs keep the env's own)."""
     envs = _make_unstacked(cfg, cfg.num_envs if num_envs is None else num_envs)
     if "env_id" not in envs.metadata:  # errors name the env as the config does
         envs.metadata = {**envs.metadata, "env_id": cfg.id}
     if cfg.history > 1:
         try:
-            return ObservationHistory(envs, cfg.history)
+            envs = ObservationHistory(envs, cfg.history)
         except ConfigError:
             envs.close()
             raise
+    if training and cfg.reward_model is not None:
+        from rl_platform.imitation.reward_model import with_learned_reward  # imported here: it needs torch
+
+        envs = with_learned_reward(envs, cfg.reward_model)
     return envs
 
 

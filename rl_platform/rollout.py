@@ -161,18 +161,26 @@ class Rollout:
     last_obs: np.ndarray  # the observation after the rollout, for R_T = V(s_T)
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
+    # With `keep_transitions`: the env actions and the true next observations (an ended episode's last one).
+    env_actions: np.ndarray | None = None
+    next_obs: np.ndarray | None = None
 
 
 class RolloutCollector:
     """Steps a vector env `n_steps` times with a sampling policy, into preallocated arrays (on-policy agents).
 
     The policy's `sample(obs)` returns (raw actions the loss needs, actions for the env): a Gaussian policy's
-    raw sample before clipping, for instance."""
+    raw sample before clipping, for instance. With `keep_transitions` the rollout also holds the env actions and
+    next observations (what a discriminator of transitions scores)."""
 
-    def __init__(self, envs: gym.vector.VectorEnv, n_steps: int, seed: int | None) -> None:
+    def __init__(self, envs: gym.vector.VectorEnv, n_steps: int, seed: int | None,
+                 keep_transitions: bool = False) -> None:
         self.stepper = VectorStepper(envs, seed=seed)
         num_envs, space = envs.num_envs, envs.single_observation_space
         self.obs = np.zeros((n_steps, num_envs, *space.shape), dtype=space.dtype)
+        self.next_obs = np.zeros_like(self.obs) if keep_transitions else None
+        self.env_actions: np.ndarray | None = None
+        self.keep_transitions = keep_transitions
         shape = (n_steps, num_envs)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminations = np.zeros(shape, dtype=bool)
@@ -189,6 +197,11 @@ class RolloutCollector:
                 self.raw_actions = np.zeros((self.obs.shape[0], *raw.shape), dtype=raw.dtype)
             self.raw_actions[t] = raw
             step = self.stepper.step(env_actions)
+            if self.keep_transitions:
+                if self.env_actions is None:
+                    env_actions = np.asarray(env_actions)
+                    self.env_actions = np.zeros((self.obs.shape[0], *env_actions.shape), dtype=env_actions.dtype)
+                self.env_actions[t], self.next_obs[t] = env_actions, step.next_obs
             self.rewards[t], self.terminations[t] = step.rewards, step.terminations
             self.truncations[t] = step.truncations
             self.valid[t] = step.valid
@@ -202,4 +215,5 @@ class RolloutCollector:
         return Rollout(self.obs, self.raw_actions, self.rewards, self.terminations, self.truncations, self.valid,
                        np.array(final_index, dtype=np.int64).reshape(-1, 2),
                        np.concatenate(final_obs) if final_obs else np.zeros((0, *space), self.obs.dtype),
-                       np.array(self.stepper.obs), np.concatenate(returns), np.concatenate(lengths))
+                       np.array(self.stepper.obs), np.concatenate(returns), np.concatenate(lengths),
+                       self.env_actions, self.next_obs)

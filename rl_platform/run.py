@@ -78,11 +78,25 @@ def make_eval_envs(cfg: ExperimentConfig, num_envs: int) -> gym.vector.VectorEnv
     return make_vector_env(cfg.env if eval_env is None else eval_env.env_config(cfg.env, num_envs), num_envs)
 
 
+def policy_fits(envs: gym.vector.VectorEnv, policy_envs: gym.vector.VectorEnv) -> bool:
+    """Whether a policy trained on `policy_envs` can act in `envs`: the same action space, and observations of
+    the same kind, shape and dtype. Float Box bounds may differ (a policy reads values, not bounds: CartPole-v1's
+    expert acts in rlp/CartPoleFixed-v0, whose bounds are wider); integer ones may not (encoders scale pixels by
+    them)."""
+    if envs.single_action_space != policy_envs.single_action_space:
+        return False
+    theirs, ours = envs.single_observation_space, policy_envs.single_observation_space
+    if isinstance(theirs, gym.spaces.Box) and isinstance(ours, gym.spaces.Box) \
+            and np.issubdtype(theirs.dtype, np.floating):
+        return theirs.shape == ours.shape and theirs.dtype == ours.dtype
+    return theirs == ours
+
+
 def check_eval_spaces(eval_envs: gym.vector.VectorEnv, envs: gym.vector.VectorEnv, cfg: ExperimentConfig) -> None:
-    """A ConfigError naming `train.eval_env` if its spaces are not those of the training env (the policy's)."""
+    """A ConfigError naming `train.eval_env` if the policy of the training env cannot act in it (`policy_fits`)."""
     theirs = (eval_envs.single_observation_space, eval_envs.single_action_space)
     ours = (envs.single_observation_space, envs.single_action_space)
-    if theirs != ours:
+    if not policy_fits(eval_envs, envs):
         raise ConfigError("train.eval_env", f"'{cfg.train.eval_env.id}' has observation space {theirs[0]} and action "
                           f"space {theirs[1]}; the training env '{cfg.env.id}' has {ours[0]} and {ours[1]}: a policy "
                           "is evaluated in an env with its training env's spaces.")
@@ -165,7 +179,7 @@ class Run:
     def make_envs(self, num_envs: int | None = None) -> gym.vector.VectorEnv:
         """The training env (`num_envs` overriding env.num_envs). With `train.eval_env` the evaluation envs are
         made too, the first time, so that their spaces are checked against these before any training."""
-        envs = make_vector_env(self.cfg.env, num_envs)
+        envs = make_vector_env(self.cfg.env, num_envs, training=True)
         if self.cfg.train.eval_env is not None and self._eval_envs is None:
             try:
                 self._eval_envs = self._make_eval_envs()

@@ -10,6 +10,7 @@ bootstraps from the value of its true final observation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -244,12 +245,15 @@ def train(run: Run) -> dict:
 class A2CLoop(TrainLoop):
     """A2C: one vector env, one model, a gradient step after every rollout of n_steps x num_envs steps."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, agent_factory: Callable[..., A3CAgent] = make_agent,
+                 keep_transitions: bool = False) -> None:
+        """`agent_factory(cfg, envs, device)` builds the agent (an A3CAgent or a subclass); `keep_transitions`
+        keeps the env actions and next observations in every rollout."""
         self.total = run.cfg.train.total_steps
         self.envs = run.make_envs()
-        self.policy = self.agent = make_agent(run.cfg, self.envs, run.device)
+        self.policy = self.agent = agent_factory(run.cfg, self.envs, run.device)
         run.init_model(self.agent.model)
-        self.collector = RolloutCollector(self.envs, run.cfg.agent.n_steps, run.env_seed)
+        self.collector = RolloutCollector(self.envs, run.cfg.agent.n_steps, run.env_seed, keep_transitions)
 
     def advance(self, step: int, max_steps: int) -> Advance:
         rollout = self.collector.collect(self.agent)

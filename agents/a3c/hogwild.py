@@ -70,6 +70,10 @@ class WorkerSetup:
     # Shared int8, 1 = stop. Not a multiprocessing.Event: a worker killed inside `is_set()` would keep its lock
     # forever and the trainer's `set()` would hang; a plain shared flag is read without any lock.
     stop_flag: torch.Tensor
+    # Builds a worker's agent in place of a plain A3CAgent (an agent with more to learn, e.g. GAIL's
+    # discriminator): `extension.worker_agent(cfg, local_model, shared_model, optimizer, seed)`. Its rollouts then
+    # keep env actions and next observations.
+    extension: Any = None
 
     def global_step(self) -> int:
         return self.start_step + int(self.step_counts.sum())
@@ -103,14 +107,18 @@ def worker_main(index: int, incarnation: int, setup: WorkerSetup, conn: Connecti
     try:
         cfg = setup.cfg
         torch.manual_seed(seed_for(cfg.seed, 4, setup.start_step, index, incarnation))
-        envs = make_vector_env(cfg.env)
+        envs = make_vector_env(cfg.env, training=True)
         local = build_model(cfg.agent, cfg.model, envs.single_observation_space, envs.single_action_space)
         initialize(local, None, (), cfg.model.freeze)  # no gradients for frozen parameters
         optimizer = build_optimizer(cfg.agent, setup.shared_model, setup.optimizer_state)
-        agent = A3CAgent(cfg.agent, local, setup.shared_model, optimizer)
+        if setup.extension is None:
+            agent = A3CAgent(cfg.agent, local, setup.shared_model, optimizer)
+        else:
+            agent = setup.extension.worker_agent(cfg, local, setup.shared_model, optimizer,
+                                                 seed_for(cfg.seed, 5, setup.start_step, index, incarnation))
         agent.pull()
         collector = RolloutCollector(envs, cfg.agent.n_steps, seed_for(cfg.seed, 0, setup.start_step, index,
-                                                                       incarnation))
+                                                                       incarnation), setup.extension is not None)
         total = cfg.train.total_steps
         returns: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
@@ -316,12 +324,13 @@ class HogwildLoop(TrainLoop):
     """A3C: `agent.num_workers` processes, each with its own vector env, on one shared model and optimizer.
     `advance` waits for the workers' reports; evaluations run on a snapshot (the shared parameters keep changing)."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, agent_factory: Callable[..., A3CAgent] = make_agent) -> None:
+        """`agent_factory(cfg, envs, device)` builds the trainer's agent (the shared model's holder)."""
         self.cfg = cfg = run.cfg
         start_forkserver(cfg)
         probe = run.make_envs(1)
         try:
-            self.agent = make_agent(cfg, probe, run.device)
+            self.agent = agent_factory(cfg, probe, run.device)
             probe.reset(seed=0)  # compiles a Numba env's kernels once, before the workers fork
             probe.step(probe.action_space.sample())
         finally:
@@ -346,12 +355,17 @@ class HogwildLoop(TrainLoop):
         optimizer.share_memory()
         step_counts = torch.zeros(cfg.agent.num_workers, dtype=torch.int64).share_memory_()
         self.setup = WorkerSetup(cfg, agent.model, optimizer.shared, step_counts, self.run.start_step,
-                                 stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_())
+                                 stop_flag=torch.zeros(1, dtype=torch.int8).share_memory_(),
+                                 extension=self.worker_extension())
         self.pool = WorkerPool(self.setup, cfg.agent.num_workers, cfg.agent.max_restarts, cfg.agent.start_method,
                                self.run.progress, stopping=lambda: self.run.stop_signal is not None)
         self.pool.start()
         self.run.progress.message(f"a3c: {cfg.agent.num_workers} worker processes started (pids "
                                   f"{', '.join(map(str, self.pool.pids))})")
+
+    def worker_extension(self) -> Any:
+        """What `WorkerSetup.extension` gets (None: workers run plain A3C agents)."""
+        return None
 
     def advance(self, step: int, max_steps: int) -> Advance | None:
         reports = self.pool.poll(timeout=self.poll_interval)

@@ -77,7 +77,7 @@ class RolloutWorker:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         use_one_core()
         torch.manual_seed(seed_for(cfg.seed, 4, start_step, index, incarnation))
-        self.envs = make_vector_env(cfg.env)
+        self.envs = make_vector_env(cfg.env, training=True)
         model = build_model(cfg.agent, cfg.model, self.envs.single_observation_space, self.envs.single_action_space)
         initialize(model, None, (), cfg.model.freeze)  # no gradients for frozen parameters
         self.agent = A3CAgent(cfg.agent, model)

@@ -256,8 +256,8 @@ class DQNLoop(TrainLoop):
                                         agent_cfg.exploration_fraction * self.total, step)
         actions, _ = agent.act(self.stepper.obs, explore=True)
         transitions = self.stepper.step(actions)
-        buffer.add(transitions.obs, transitions.actions, transitions.rewards, transitions.next_obs,
-                   transitions.terminations, transitions.truncations, transitions.valid)
+        buffer.add(transitions.obs, transitions.actions, self.replay_rewards(transitions.rewards),
+                   transitions.next_obs, transitions.terminations, transitions.truncations, transitions.valid)
         step += num_envs
         self.iteration += 1
         # Counted from what the buffer holds, so a run resumed without its buffer refills it first.
@@ -272,11 +272,20 @@ class DQNLoop(TrainLoop):
                 real_rows = len(batch.indices)
                 if imagined:
                     batch = join_batches(batch, self.imagination.replay.sample(imagined, agent_cfg.gamma, agent.rng))
+                batch = self.with_expert_rows(batch)
                 demos = self.demos.sample(self.demo_rows, agent.rng) if self.demo_rows else None
                 self.stats = agent.update(batch, demos)
                 buffer.update_priorities(batch.indices[:real_rows], agent.last_td_errors[:real_rows])
         return Advance(step, transitions.episode_returns, transitions.episode_lengths,
                        lambda stats={**self.stats, **self.model_stats}: {**stats, "charts/epsilon": agent.epsilon})
+
+    def replay_rewards(self, rewards: np.ndarray) -> np.ndarray:
+        """The rewards the replay stores (SQIL relabels them); the logged episode returns are the env's."""
+        return rewards
+
+    def with_expert_rows(self, batch: Batch) -> Batch:
+        """The batch a gradient step takes, with rows of other sources appended after the replay's (SQIL)."""
+        return batch
 
     def imagine(self) -> int:
         """Dyna-DQN: branch this round's model rollouts into the imagined replay (once the model has trained);

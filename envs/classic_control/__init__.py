@@ -3,6 +3,7 @@
 from rl_platform.envs.classic_control.acrobot import ACROBOT
 from rl_platform.envs.classic_control.cartpole import CARTPOLE, CARTPOLE_NO_VEL
 from rl_platform.envs.classic_control.continuous_mountain_car import CONTINUOUS_MOUNTAIN_CAR, continuous_mountain_car
+from rl_platform.envs.classic_control.fixed_horizon import CARTPOLE_FIXED, pendulum_fixed
 from rl_platform.envs.classic_control.mountain_car import MOUNTAIN_CAR, mountain_car
 from rl_platform.envs.classic_control.pendulum import PENDULUM, pendulum
 
@@ -20,5 +21,12 @@ PARTIALLY_OBSERVED = [
     (lambda: CARTPOLE_NO_VEL, 500),
 ]
 
-__all__ = ["ACROBOT", "CARTPOLE", "CARTPOLE_NO_VEL", "CLASSIC_CONTROL", "CONTINUOUS_MOUNTAIN_CAR", "MOUNTAIN_CAR",
-           "PARTIALLY_OBSERVED", "PENDULUM", "continuous_mountain_car", "mountain_car", "pendulum"]
+# Variants that never terminate, for imitation (fixed_horizon.py), registered the same way (no Gymnasium reference).
+FIXED_HORIZON = [
+    (lambda: CARTPOLE_FIXED, 500),
+    (pendulum_fixed, 200),
+]
+
+__all__ = ["ACROBOT", "CARTPOLE", "CARTPOLE_FIXED", "CARTPOLE_NO_VEL", "CLASSIC_CONTROL", "CONTINUOUS_MOUNTAIN_CAR",
+           "FIXED_HORIZON", "MOUNTAIN_CAR", "PARTIALLY_OBSERVED", "PENDULUM", "continuous_mountain_car", "mountain_car",
+           "pendulum", "pendulum_fixed"]

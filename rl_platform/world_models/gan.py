@@ -32,7 +32,6 @@ states (B,) int64, like the env's observations.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -43,6 +42,13 @@ from torch import nn
 
 from rl_platform.errors import TrainingFailed
 from rl_platform.nn import clip_grad_norm
+from rl_platform.nn.gan_losses import (
+    gradient_penalty,
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+    spectral_normalize,
+    wasserstein_critic_loss,
+)
 from rl_platform.nn.layers import check_widths, mlp
 from rl_platform.options import option
 from rl_platform.registry import WORLD_MODELS, ComponentSpec
@@ -85,29 +91,6 @@ class GANModelConfig:
         check_widths(self.discriminator_channels, "discriminator_channels")
 
 
-# -- the losses, as functions of the discriminator's scores -------------------------------------------------------
-
-
-def nonsaturating_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    """-log sigmoid(D(real)) - log(1 - sigmoid(D(fake))), a mean over the batch."""
-    return nn.functional.softplus(-real_scores).mean() + nn.functional.softplus(fake_scores).mean()
-
-
-def nonsaturating_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
-    """-log sigmoid(D(fake)), a mean: the generator's non-saturating loss."""
-    return nn.functional.softplus(-fake_scores).mean()
-
-
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     mix: torch.Tensor) -> torch.Tensor:
-    """mean over rows of (|d critic(x_hat) / d x_hat| - 1)^2 at x_hat = mix * real + (1 - mix) * fake, `mix` (B, 1)
-    in [0, 1] (WGAN-GP); computed under `torch.no_grad()` too (validation)."""
-    with torch.enable_grad():
-        x_hat = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
-        gradients, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-        return (gradients.reshape(gradients.shape[0], -1).norm(dim=1) - 1).pow(2).mean()
-
-
 # -- straight-through draws ---------------------------------------------------------------------------------------
 
 
@@ -139,9 +122,7 @@ class Discriminator(nn.Module):
         super().__init__()
         self.net = mlp(condition_dim + outcome_dim, hidden_sizes, 1)
         if spectral:
-            for index, layer in enumerate(self.net):
-                if isinstance(layer, nn.Linear):
-                    self.net[index] = nn.utils.parametrizations.spectral_norm(layer)
+            spectral_normalize(self.net)
 
     def forward(self, condition: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([condition, outcome], dim=-1)).squeeze(-1)
@@ -212,7 +193,7 @@ class AdversarialWorldModel(WorldModel):
         if self.cfg.loss == "wgan_gp":
             mix = torch.rand(real.shape[0], 1, device=real.device)
             penalty = gradient_penalty(lambda outcome: self.discriminator(condition, outcome), real, fake, mix)
-            total = fake_scores.mean() - real_scores.mean() + self.cfg.gradient_penalty * penalty
+            total = wasserstein_critic_loss(real_scores, fake_scores) + self.cfg.gradient_penalty * penalty
             figures["gradient_penalty"] = float(penalty.detach())
         else:
             total = nonsaturating_discriminator_loss(real_scores, fake_scores)

@@ -9,6 +9,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from rl_platform.nn.gan_losses import spectral_normalize
 from rl_platform.world_models.base import Normalizer, Transition
 from rl_platform.world_models.frame import FrameModelConfig, FrameNetwork, torch_dtype
 from rl_platform.world_models.gan import (
@@ -37,9 +38,7 @@ class FrameDiscriminator(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.head = Discriminator(in_channels * height * width, 2, cfg.discriminator_hidden_sizes, cfg.spectral_norm)
         if cfg.spectral_norm:
-            for index, layer in enumerate(self.convs):
-                if isinstance(layer, nn.Conv2d):
-                    self.convs[index] = nn.utils.parametrizations.spectral_norm(layer)
+            spectral_normalize(self.convs)
 
     def forward(self, condition: torch.Tensor, outcome: torch.Tensor) -> torch.Tensor:
         channels, height, width = self.image

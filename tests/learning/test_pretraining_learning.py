@@ -22,15 +22,13 @@ SOLVED = 475.0
 
 
 @pytest.fixture(scope="module")
-def expert_dataset(tmp_path_factory):
-    """20 greedy episodes of a DQN trained to a confirmed 475, as a Minari dataset; yields the work directory."""
+def expert_dataset(tmp_path_factory, cartpole_expert):
+    """20 greedy episodes of a DQN trained to a confirmed 475 (the session's `cartpole_expert`), as a Minari
+    dataset; yields the work directory."""
     root = tmp_path_factory.mktemp("pretraining")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MINARI_DATASETS_PATH", str(root / "datasets"))
-        cfg = experiment.load_experiment(CONFIGS / "dqn_cartpole.yaml", ["seed=0"])
-        metrics = experiment.train(cfg, root / "expert", quiet=True)
-        assert metrics["reached_stop_return"], metrics
-        summary = collect(DATASET, run_dir=str(root / "expert"), episodes=20, seed=1)
+        summary = collect(DATASET, run_dir=str(cartpole_expert), episodes=20, seed=1)
         assert summary["episodes"] == 20
         yield root
 

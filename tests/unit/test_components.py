@@ -204,7 +204,7 @@ def test_builtins_are_found_through_entry_points():
     assert {"mlp", "cnn", "transformer"} <= set(ENCODERS.names())
     assert {"q", "dueling_q", "categorical", "gaussian"} <= set(HEADS.names())
     assert [r.group for r in COMPONENTS] == ["rl_platform.encoders", "rl_platform.heads", "rl_platform.world_models",
-                                             "rl_platform.objectives"]
+                                             "rl_platform.objectives", "rl_platform.discriminators"]
     assert isinstance(WORLD_MODELS.names(), list) and isinstance(OBJECTIVES.names(), list)
     for registry in COMPONENTS:
         for name in registry.names():

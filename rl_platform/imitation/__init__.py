@@ -1,0 +1,1 @@
+"""Adversarial imitation: discriminators, the adversarial reward, expert data."""
