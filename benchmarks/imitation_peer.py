@@ -43,22 +43,27 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-import seals  # noqa: F401  (registers seals/CartPole-v0)
-import torch
-from imitation.algorithms import bc
-from imitation.algorithms.adversarial.gail import GAIL
-from imitation.data import types
-from imitation.data.wrappers import RolloutInfoWrapper
-from imitation.rewards.reward_nets import BasicRewardNet
-from imitation.util import logger as imit_logger
-from imitation.util.networks import RunningNorm
-from imitation.util.util import make_vec_env
-from stable_baselines3 import PPO
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.ppo import MlpPolicy
+# benchmarks/imitation.py (our side of the benchmark) would shadow the `imitation` package: this script's folder
+# leaves the import path before the peer's imports.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import seals  # noqa: E402, F401  (registers seals/CartPole-v0)
+import torch  # noqa: E402
+from imitation.algorithms import bc  # noqa: E402
+from imitation.algorithms.adversarial.gail import GAIL  # noqa: E402
+from imitation.data import types  # noqa: E402
+from imitation.data.wrappers import RolloutInfoWrapper  # noqa: E402
+from imitation.rewards.reward_nets import BasicRewardNet  # noqa: E402
+from imitation.util import logger as imit_logger  # noqa: E402
+from imitation.util.networks import RunningNorm  # noqa: E402
+from imitation.util.util import make_vec_env  # noqa: E402
+from stable_baselines3 import PPO  # noqa: E402
+from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
+from stable_baselines3.ppo import MlpPolicy  # noqa: E402
 
 NPZ_KEYS = ("obs", "acts", "next_obs", "dones", "episode_ids")
 GAIL_N_ENVS = 8
