@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rl_platform.agents.a3c import pretrain_network, raw_actions, run_label
-from rl_platform.agents.a3c.a3c import A2CLoop, A3CAgent, A3CConfig, build_model, build_optimizer
+from rl_platform.agents.a3c.a3c import A2CLoop, A3CAgent, A3CConfig, build_model, build_optimizer, make_agent
 from rl_platform.agents.a3c.hogwild import HogwildLoop
 from rl_platform.agents.a3c.shared_optim import OPTIMIZERS, SharedOptimizer
 from rl_platform.components import Component, component_option, normalize_components
@@ -178,8 +178,10 @@ def new_discriminator(cfg: GAILConfig, observation_space: gym.Space, action_spac
     return discriminator
 
 
-def make_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AdversarialAgent:
-    """A fresh agent: the actor-critic, the discriminator, the expert data (checked against the env's spaces)."""
+def make_training_agent(cfg: ExperimentConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AdversarialAgent:
+    """A fresh agent to train: the actor-critic, the discriminator, the expert data (checked against the env's
+    spaces). `rlp eval`, `rlp collect --from` and the like build A3C's plain agent (the policy; a checkpoint's
+    discriminator is ignored), so they need no expert data."""
     if device.type != "cpu":
         raise ConfigError("train.device", f"{cfg.agent_name} runs on the CPU; set train.device=cpu.")
     torch.manual_seed(cfg.seed)
@@ -226,7 +228,7 @@ class AdversarialA2CLoop(A2CLoop):
     """A2C with the adversarial reward; a fresh run starts with the behaviour-cloning warm start."""
 
     def __init__(self, run: Run) -> None:
-        super().__init__(run, make_agent, keep_transitions=True)
+        super().__init__(run, make_training_agent, keep_transitions=True)
         self.run = run
 
     def start(self) -> None:
@@ -243,7 +245,7 @@ class AdversarialHogwildLoop(HogwildLoop):
     """A3C worker processes with the adversarial reward on one shared discriminator."""
 
     def __init__(self, run: Run) -> None:
-        super().__init__(run, make_agent)
+        super().__init__(run, make_training_agent)
 
     def start(self) -> None:
         if self.run.resumed is None:

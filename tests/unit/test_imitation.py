@@ -237,11 +237,13 @@ def test_bad_gail_input_fails_with_a_clear_message(tmp_path, expert_dataset, ove
 @pytest.mark.parametrize("extra", [["agent.name=gail"], ["agent.name=airl", "agent.gp_weight=1.0"],
                                    ["agent.name=gail", "agent.mode=async", "agent.start_method=fork",
                                     "agent.discriminator=sas", "agent.bc_warm_start_steps=5"]])
-def test_gail_and_airl_train_and_checkpoint_the_discriminator(tmp_path, expert_dataset, extra):
+def test_gail_and_airl_train_and_checkpoint_the_discriminator(tmp_path, expert_dataset, extra, monkeypatch):
     overrides = [extra[0], *GAIL_TINY, *extra[1:], "agent.expert=cartpole/test-v0"]
     cfg = experiment.load_experiment("a3c_cartpole", overrides)
     metrics = experiment.train(cfg, tmp_path / "run", quiet=True)
     assert metrics["global_step"] >= 256
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "elsewhere"))  # evaluating needs no expert data
+    assert experiment.evaluate_run(tmp_path / "run", episodes=2)["episodes"] == 2
     state = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
     assert "discriminator" in state["optimizers"] and state["reward"]["discriminator"]
     fresh = build_discriminator(cfg.agent.discriminator, gym.make("rlp/CartPole-v1").observation_space,
