@@ -180,7 +180,6 @@ class RolloutCollector:
         self.obs = np.zeros((n_steps, num_envs, *space.shape), dtype=space.dtype)
         self.next_obs = np.zeros_like(self.obs) if keep_transitions else None
         self.env_actions: np.ndarray | None = None
-        self.keep_transitions = keep_transitions
         shape = (n_steps, num_envs)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminations = np.zeros(shape, dtype=bool)
@@ -197,7 +196,7 @@ class RolloutCollector:
                 self.raw_actions = np.zeros((self.obs.shape[0], *raw.shape), dtype=raw.dtype)
             self.raw_actions[t] = raw
             step = self.stepper.step(env_actions)
-            if self.keep_transitions:
+            if self.next_obs is not None:
                 if self.env_actions is None:
                     env_actions = np.asarray(env_actions)
                     self.env_actions = np.zeros((self.obs.shape[0], *env_actions.shape), dtype=env_actions.dtype)

@@ -103,14 +103,11 @@ class DemoReplay:
 def load_demo_replay(name: str, observation_space: gym.Space, action_space: gym.Space,
                      n_step: int, gamma: float) -> DemoReplay:
     """The dataset `name` as a demo replay; a ConfigError naming `agent.demos` if it cannot serve this env."""
-    from rl_platform.datasets import load_transitions  # imported here: plain DQN needs no h5py / minari
+    from rl_platform.imitation.expert import load_expert  # imported here: plain DQN needs no h5py / minari
 
-    try:
-        data = load_transitions(name, observation_space, action_space)
-        return DemoReplay(data.obs, data.actions, data.rewards, data.next_obs, data.terminations,
-                          data.truncations, data.episode_ids, n_step, gamma)
-    except UserError as exc:
-        raise ConfigError("agent.demos", str(exc)) from None
+    data = load_expert(name, observation_space, action_space, key="agent.demos")
+    return DemoReplay(data.obs, data.actions, data.rewards, data.next_obs, data.terminations, data.truncations,
+                      data.episode_ids, n_step, gamma)
 
 
 def batch_split(batch_size: int, demo_fraction: float) -> tuple[int, int]:

@@ -44,18 +44,16 @@ def load_expert(name: str, observation_space: gym.Space, action_space: gym.Space
         data = load_transitions(name, observation_space, action_space)
     except UserError as exc:
         raise ConfigError(key, str(exc)) from None
-    _, starts = np.unique(data.episode_ids, return_index=True)
-    order = np.sort(starts)
-    available = len(order)
+    starts = np.flatnonzero(data.episode_starts)  # episodes are contiguous, in dataset order
+    available = len(starts)
     if available == 0:
         raise ConfigError(key, f"dataset '{name}' holds no episodes.")
     keep = available if episodes is None else episodes
     if keep > available:
         raise ConfigError(key, f"dataset '{name}' holds {available} episodes; {episodes} were asked for "
                           f"(agent.expert_episodes).")
-    rows = len(data.rewards) if keep == available else int(order[keep])
-    ids, rewards = data.episode_ids[:rows], data.rewards[:rows]
-    returns = np.array([rewards[ids == episode].sum() for episode in data.episode_ids[order[:keep]]])
+    rows = len(data.rewards) if keep == available else int(starts[keep])
+    returns = np.add.reduceat(data.rewards[:rows].astype(np.float64), starts[:keep])
     cut = {name: getattr(data, name)[:rows] for name in CUT_FIELDS}
     return ExpertData(data.name, data.observation_space, data.action_space, **cut, metadata=data.metadata,
                       episode_returns=returns)
